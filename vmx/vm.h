@@ -1,0 +1,94 @@
+/*
+ * vm.h — one running virtual machine inside vireo-vmx: the platform.
+ *
+ * Owns guest memory, the buses, the devices, the interrupt routing and the
+ * vCPU threads, and runs the engine through the vmm.h contract.
+ */
+#ifndef VIREO_VM_H
+#define VIREO_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../vmm/vmm.h"
+#include "config.h"
+#include "device.h"
+#include "iobus.h"
+#include "irq.h"
+#include "lock.h"
+#include "loop.h"
+#include "mem.h"
+
+#define VMX_MAX_VCPUS 64
+
+enum vmx_power_request {
+	VMX_POWER_NONE = 0,
+	VMX_POWER_OFF,      /* guest ACPI S5, or the user: exit status 0 */
+	VMX_POWER_RESET,    /* guest reboot, triple fault with reset policy */
+	VMX_POWER_FAIL,     /* unrecoverable: exit status 1 */
+};
+
+struct vmx_vcpu {
+	struct vmx_vm *vm;
+	unsigned id;
+	struct vmm_vcpu *ev;   /* the engine's vCPU */
+	pthread_t thread;
+	bool thread_started;
+	uint64_t exits[VMM_EXIT__COUNT];
+};
+
+struct vmx_vm {
+	struct vmxcfg *cfg;
+	char *dir;               /* the VM folder */
+	char *name;              /* displayName */
+	struct vmx_loop *loop;
+
+	struct gmem mem;
+	struct iobus pio, mmio;
+
+	const struct vmm_engine *engine;
+	struct vmm_vm *evm;
+	struct vmm_host_ops host_ops;
+	unsigned ncpus;
+	struct vmx_vcpu vcpus[VMX_MAX_VCPUS];
+	uint64_t tsc_hz;
+
+	/* interrupt routing (irq.c) */
+	struct vmx_mutex irq_lock;
+	const struct vmx_pic_ops *pic_ops;
+	void *pic;
+	const struct vmx_irqchip_ops *ioapic_ops;
+	void *ioapic;
+	void (*ioapic_eoi)(void *opaque, uint8_t vector);
+	uint32_t isa_levels;     /* current level of GSIs 0-23 (bit per GSI) */
+
+	struct vdev *devices;
+
+	/* power */
+	struct vmx_mutex power_lock;
+	atomic_int power_request;    /* enum vmx_power_request */
+	atomic_bool stopping;        /* vCPU threads leave their loop */
+	char fail_reason[256];
+	int exit_status;
+};
+
+/* Create everything from the config; err names the key or file on failure. */
+struct vmx_vm *vmx_vm_create(struct vmxcfg *cfg, char *err, size_t errlen);
+/* Load firmware or kernel, start the vCPUs, run the loop; returns the exit status. */
+int vmx_vm_run(struct vmx_vm *vm);
+void vmx_vm_destroy(struct vmx_vm *vm);
+
+/* From any thread: request power-off, reset or failure (handled on the loop thread). */
+void vmx_vm_request_power(struct vmx_vm *vm, enum vmx_power_request req, const char *why);
+/* Power off with a given process exit status (the test device uses it). */
+void vmx_vm_request_exit(struct vmx_vm *vm, int status, const char *why);
+
+/* Find a device's private state by class name (for devices that cooperate). */
+void *vmx_vm_device(struct vmx_vm *vm, const char *class_name);
+
+/* Kick every vCPU (or one) out of vmm_vcpu_run. */
+void vmx_vm_kick(struct vmx_vm *vm, int vcpu_id);
+
+#endif

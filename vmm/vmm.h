@@ -166,6 +166,8 @@ struct vmm_engine {
 	void (*vm_destroy)(struct vmm_vm *vm);
 	/* Map guest-physical memory. Regions never overlap; called before vCPUs run. */
 	int (*vm_set_memory)(struct vmm_vm *vm, unsigned slot, const struct vmm_mem_region *r);
+	/* The guest-visible TSC frequency the engine actually provides (Hz). */
+	uint64_t (*vm_tsc_hz)(struct vmm_vm *vm);
 	/* An MSI-style message (from the IOAPIC or a PCI device) to the LAPICs. */
 	int (*vm_msi)(struct vmm_vm *vm, uint64_t addr, uint32_t data);
 

@@ -19,6 +19,8 @@
 #define VMX_PCI_HOLE_START 0xC0000000ull
 #define VMX_4G             0x100000000ull
 #define GMEM_MAX_REGIONS   8
+#define GMEM_LEGACY_START  0xA0000ull
+#define GMEM_LEGACY_END    0x100000ull
 
 #define GMEM_RAM 0x0u
 #define GMEM_ROM 0x1u   /* read-only to the guest (same bit as VMM_MEM_READONLY) */
@@ -43,6 +45,12 @@ struct gmem {
 /* Create guest RAM of ram_size bytes and map it around the PCI hole. */
 int gmem_init(struct gmem *m, uint64_t ram_size, char *err, size_t errlen);
 void gmem_destroy(struct gmem *m);
+/*
+ * The legacy window 0xA0000-0xFFFFF is not RAM after gmem_init (VGA and
+ * ROM space).  A direct kernel boot, which has no firmware there, maps the
+ * RAM behind 0xC0000-0xFFFFF back in with this (the memfd already backs it).
+ */
+int gmem_map_low_ram(struct gmem *m, uint64_t gpa, uint64_t size, const char *name);
 /* Add a read-only ROM region (copied from data) at gpa. */
 int gmem_add_rom(struct gmem *m, uint64_t gpa, const void *data, size_t len,
                  const char *name, char *err, size_t errlen);

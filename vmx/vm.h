@@ -36,7 +36,9 @@ struct vmx_vcpu {
 	struct vmm_vcpu *ev;   /* the engine's vCPU */
 	pthread_t thread;
 	bool thread_started;
-	uint64_t exits[VMM_EXIT__COUNT];
+	bool halted_logged;
+	_Atomic uint64_t exits[VMM_EXIT__COUNT];    /* per reason */
+	_Atomic uint64_t exit_ns[VMM_EXIT__COUNT];  /* time spent handling them */
 };
 
 struct vmx_vm {
@@ -54,6 +56,13 @@ struct vmx_vm {
 	unsigned ncpus;
 	struct vmx_vcpu vcpus[VMX_MAX_VCPUS];
 	uint64_t tsc_hz;
+	uint64_t apic_bus_hz;
+	uint64_t memsize_mb;
+	bool boot_kernel;        /* linux.kernel: direct boot; else firmware ROM */
+	char trace_path[4096];
+	struct vmx_timer *stats_timer;
+	int signal_fd;
+	void *backdoor;          /* backdoor.c state */
 
 	/* interrupt routing (irq.c) */
 	struct vmx_mutex irq_lock;
@@ -72,6 +81,9 @@ struct vmx_vm {
 	atomic_bool stopping;        /* vCPU threads leave their loop */
 	char fail_reason[256];
 	int exit_status;
+	unsigned resets;
+	uint64_t last_triple_fault_ns;
+	unsigned triple_faults;
 };
 
 /* Create everything from the config; err names the key or file on failure. */

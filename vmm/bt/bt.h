@@ -231,6 +231,10 @@ struct bt_cpu {
 	unsigned insn_len;
 	jmp_buf fault_jmp;           /* bt_raise() lands here */
 	int exc_depth;               /* nested delivery: 1 = #DF on next, 2 = triple fault */
+	bool end_block;              /* set by a handler (mode/CR change, HLT, STI, far
+	                              * transfer, IRET): the run loop must not run the
+	                              * rest of the unit; it clears the flag */
+	uint8_t exc_class;           /* bt_exc.c: class of the event being delivered */
 	uint64_t icount;             /* retired instructions */
 
 	/* the software TLB (bt_mmu.c) */
@@ -324,6 +328,8 @@ uint64_t bt_mmu_translate(struct bt_cpu *cpu, uint64_t lin, unsigned acc);
 /* Fetch instruction bytes at RIP (may cross a page); returns bytes available (<= len). */
 unsigned bt_fetch(struct bt_cpu *cpu, uint64_t lin, uint8_t *buf, unsigned len);
 void bt_tlb_flush(struct bt_cpu *cpu, bool include_global);
+/* Read linear memory without faulting or setting A/D bits (logs, traces); false if unmapped. */
+bool bt_mmu_peek(struct bt_cpu *cpu, uint64_t lin, void *buf, unsigned len);
 void bt_tlb_flush_page(struct bt_cpu *cpu, uint64_t lin);
 /* Host pointer for guest-physical [gpa, gpa+len) in RAM, or NULL (MMIO/unmapped). */
 uint8_t *bt_phys_ptr(struct bt_vm *vm, uint64_t gpa, uint64_t len, bool write);
@@ -341,6 +347,11 @@ void bt_tc_invalidate_page(struct bt_vm *vm, uint64_t gpa_page);
 void bt_tc_flush(struct bt_vm *vm);
 /* Run translated code until an exit or kick; returns when cpu->exit_requested. */
 void bt_tc_run(struct bt_cpu *cpu);
+/* Counters for vm_stats (bt_tc.c). */
+struct bt_tc_stats {
+	uint64_t blocks, insns, flushes, invalidated;
+};
+const struct bt_tc_stats *bt_tc_stats(const struct bt_tc *tc);
 static inline bool bt_page_is_code(const struct bt_vm *vm, uint64_t gpa)
 {
 	uint64_t pfn = gpa >> 12;
@@ -349,6 +360,16 @@ static inline bool bt_page_is_code(const struct bt_vm *vm, uint64_t gpa)
 
 /* ---- exceptions and interrupts (bt_exc.c) ---- */
 
+/*
+ * Fault protocol (bt_exc.c): bt_raise() sets RIP back to cpu->insn_start_rip,
+ * DELIVERS the exception itself through the IDT (nested faults become #DF,
+ * then triple fault -> host->shutdown, cpu->exit VMM_EXIT_SHUTDOWN,
+ * cpu->exit_requested), then longjmps to cpu->fault_jmp.  After the longjmp
+ * the run loop only resumes at cpu->rip (checking exit_requested/halted); it
+ * needs no pending-event state.  bt_check_interrupts() and INT n also
+ * deliver directly and may bt_raise(), so fault_jmp must be armed when the
+ * run loop calls bt_check_interrupts().
+ */
 _Noreturn void bt_raise(struct bt_cpu *cpu, unsigned vector, uint32_t errcode, bool has_err);
 static inline _Noreturn void bt_raise_gp(struct bt_cpu *cpu, uint32_t err) { bt_raise(cpu, BT_GP, err, true); }
 static inline _Noreturn void bt_raise_ud(struct bt_cpu *cpu) { bt_raise(cpu, BT_UD, 0, false); }
@@ -370,6 +391,41 @@ bool bt_long_mode(const struct bt_cpu *cpu);
 /* Mode key for the translation cache: code bits and the relevant CR0/CR4/EFER bits. */
 uint32_t bt_mode_key(const struct bt_cpu *cpu);
 void bt_update_cpl(struct bt_cpu *cpu);
+
+/*
+ * Far transfers (bt_seg.c), for bt_alu.c's JMP/CALL/RET when
+ * in->zi.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR.  opsize is the operand
+ * size in bytes (2, 4, 8); RIP already points past the instruction; they set
+ * cpu->end_block.  MOV/PUSH/POP to a segment register go through
+ * bt_load_seg() (which also sets the MOV SS interrupt shadow for SS).
+ */
+void bt_far_jmp(struct bt_cpu *cpu, uint16_t sel, uint64_t off, unsigned opsize);
+void bt_far_call(struct bt_cpu *cpu, uint16_t sel, uint64_t off, unsigned opsize);
+void bt_far_ret(struct bt_cpu *cpu, unsigned opsize, uint16_t imm);
+/* Descriptors (bt_seg.c; for bt_exc.c/bt_sys.c): read the 8-byte GDT/LDT entry
+ * for sel (false: outside the table limit or no LDT), unpack a code/data
+ * descriptor into a cache, set its accessed bit in memory. */
+bool bt_desc_read(struct bt_cpu *cpu, uint16_t sel, uint64_t *desc);
+void bt_desc_unpack(uint64_t desc, uint16_t sel, struct bt_seg *out);
+void bt_desc_set_accessed(struct bt_cpu *cpu, uint16_t sel, uint64_t desc);
+/* Stack through SS at the current stack-address width (2, 4, 8 bytes);
+ * push/pop commit RSP only after the memory access succeeded. */
+unsigned bt_stack_width(const struct bt_cpu *cpu);
+void bt_sys_push(struct bt_cpu *cpu, unsigned size, uint64_t v);
+uint64_t bt_sys_pop(struct bt_cpu *cpu, unsigned size);
+/* Registration of bt_seg.c/bt_exc.c handlers; called from bt_sys_init(). */
+void bt_seg_register(void);
+void bt_exc_register(void);
+
+/*
+ * CPUID features beyond the baseline: the implementing owner sets its
+ * define to 1 when the instructions work (bt-fpu: SSE3, SSSE3; bt-core:
+ * CX16, POPCNT).  bt_sys.c's CPUID reports exactly these.
+ */
+#define BT_FEAT_SSE3   0
+#define BT_FEAT_SSSE3  0
+#define BT_FEAT_CX16   0
+#define BT_FEAT_POPCNT 0
 
 /* ---- system (bt_sys.c) ---- */
 
@@ -407,6 +463,11 @@ void bt_fxsave(struct bt_cpu *cpu, uint8_t out[512]);
 void bt_fxrstor(struct bt_cpu *cpu, const uint8_t in[512]);  /* may raise #GP on bad MXCSR */
 
 /* ---- misc ---- */
+
+/* bt_engine.c: wake a vCPU sleeping in HLT so it re-evaluates interrupts
+ * (bt_lapic_post and NMI/INIT delivery call this; any thread).  Unlike
+ * vmm_vcpu_kick it does not make vcpu_run return VMM_EXIT_KICKED. */
+void bt_vcpu_wake(struct bt_cpu *cpu);
 
 uint64_t bt_now_ns(void);
 void bt_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,0 +1,38 @@
+#!/bin/sh
+# installer/deps.sh — install the Debian packages Vireo's build, demo and tests
+# need, when missing.  As root it runs apt-get; otherwise it prints the exact
+# apt-get line and fails.  Safe to run again: it installs only what is missing.
+set -eu
+
+# build
+PKGS="gcc make meson ninja-build pkg-config libzydis-dev libzycore-dev"
+# fuzzing and sanitizers (clang's libFuzzer and runtimes)
+PKGS="$PKGS clang libclang-rt-14-dev"
+# guest images: Debian packages unpacked with dpkg -x, an initramfs made with cpio
+PKGS="$PKGS busybox-static cpio dpkg-dev xz-utils zstd"
+# test peers and benchmark peers
+PKGS="$PKGS socat qemu-system-x86 python3"
+# (helpers append lines below: PKGS="$PKGS name"  # why)
+PKGS="$PKGS acpica-tools"  # iasl: disassemble and check the ACPI tables
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -z "$missing" ]; then
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "vireo: missing Debian packages. Run as root:" >&2
+	echo "  apt-get update && apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "vireo: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# Lists may be absent on a fresh machine; refresh them once if an install fails.
+if ! apt-get install -y -q --no-install-recommends $missing; then
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends $missing
+fi

@@ -1,0 +1,77 @@
+#!/bin/bash
+# vireo-vmx on bad .vmx files: exit status 1 (never a crash or a hang) and a
+# message on stderr naming the file and the line or key.  VMs are made with
+# vireoctl, then one bad line is appended (the last duplicate wins).
+. "$(dirname "$0")/lib.sh"
+X=$VIREO_VMX
+
+# mkcase NAME LINE...: a VM folder $T/NAME from vireoctl plus the given lines;
+# sets V (the .vmx) and L (the number of the last line).
+mkcase() {
+	local name=$1 line
+	shift
+	"$VIREOCTL" create "$name" --dir "$T" --memsize 16 >/dev/null || {
+		echo "FAIL: vireoctl create $name"; exit 1; }
+	V=$T/$name/$name.vmx
+	for line in "$@"; do printf '%s\n' "$line" >>"$V"; done
+	L=$(wc -l <"$V")
+}
+
+mkcase syntax 'memsize 512'
+expect 1 "syntax error: missing '='" "$V:$L: missing '=' after key \"memsize\"" -- "$X" "$V"
+mkcase quote 'displayName = "unterminated'
+expect 1 "syntax error: unterminated quote" "$V:$L: unterminated quote" -- "$X" "$V"
+mkcase badkey 'ethernet0$present = "TRUE"'
+expect 1 "syntax error: invalid key" "$V:$L: invalid character '\$' in key" -- "$X" "$V"
+
+mkcase memabc 'memsize = "abc"'
+expect 1 "memsize not a number" "$V:$L: memsize = \"abc\" is not a number (expected 4..1048576 MB)" -- "$X" "$V"
+mkcase memsmall 'memsize = "2"'
+expect 1 "memsize below range" "$V:$L: memsize = \"2\" is out of range" -- "$X" "$V"
+mkcase membig 'memsize = "2000000"'
+expect 1 "memsize above range" "$V:$L: memsize = \"2000000\" is out of range" -- "$X" "$V"
+mkcase cpu0 'numvcpus = "0"'
+expect 1 "numvcpus 0" "$V:$L: numvcpus = \"0\" is out of range" -- "$X" "$V"
+mkcase cpu1000 'numvcpus = "1000"'
+expect 1 "numvcpus 1000" "$V:$L: numvcpus = \"1000\" is out of range" -- "$X" "$V"
+mkcase warp 'monitor.engine = "warp"'
+expect 1 "monitor.engine warp" "$V:$L: monitor.engine = \"warp\" is not one of" -- "$X" "$V"
+
+# An override has no line, but the message still names the file and key.
+mkcase override
+expect 1 "-s memsize=abc" "$V: memsize = \"abc\" is not a number" -- "$X" -s memsize=abc "$V"
+expect 1 "vireoctl run passes the failure through" "memsize = \"abc\" is not a number" -- "$VIREOCTL" run "$V" -s memsize=abc
+
+# The kernel is checked after the engine is chosen: name one that exists
+# in every build, so these cases reach the check on any host.
+E='monitor.engine = "hv"'
+mkcase nokernel "$E" "linux.kernel = \"$T/no-such-bzImage\""
+expect 1 "missing kernel" "$V" "linux.kernel" "$T/no-such-bzImage" -- "$X" "$V"
+mkdir "$T/kdir"
+mkcase dirkernel "$E" "linux.kernel = \"$T/kdir\""
+expect 1 "kernel is a directory" "$V" "linux.kernel" "$T/kdir" -- "$X" "$V"
+head -c 8192 /dev/urandom >"$T/random.bin"
+mkcase notbz "$E" "linux.kernel = \"$T/random.bin\""
+expect 1 "kernel is not a bzImage" "$V" "linux.kernel" "not a bzImage" -- "$X" "$V"
+fake_bzimage "$T/bz"
+mkcase noinitrd "$E" "linux.kernel = \"$T/bz\"" "linux.initrd = \"$T/no-such-initrd\""
+expect nonzero "missing initrd" "$T/no-such-initrd" -- "$X" "$V"
+
+expect 1 "a .vmx that does not exist" "$T/none.vmx" -- "$X" "$T/none.vmx"
+expect 1 "a .vmx that is a folder" "$T/kdir" -- "$X" "$T/kdir"
+
+# Already running: the lock on NAME.vmx.lck is held (here by this shell,
+# exactly as a running vireo-vmx holds it), so a second one must refuse.
+mkcase running
+exec 9>"$V.lck"
+if flock -n 9; then
+	expect 1 "VM already running" "already running" "$V.lck" -- "$X" "$V"
+	check "the refused vireo-vmx left the .vmx alone" grep -qxF 'memsize = "16"' "$V"
+	exec 9>&-
+	expect 1 "after the lock is released it gets past the lock" -- "$X" "$V"
+	check "... and does not claim the VM is running" sh -c "! grep -q 'already running' '$IO/err'"
+else
+	check "flock on $V.lck" false
+fi
+
+finish

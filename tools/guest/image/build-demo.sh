@@ -1,0 +1,71 @@
+#!/bin/sh
+# build-demo.sh — build the demo guest from Debian packages, cached outside
+# the repository, and print the folder holding vmlinuz and initrd.img.
+#
+# The guest: Debian bookworm's unmodified linux-image-amd64 kernel and an
+# initramfs with busybox-static whose /init mounts proc, sys and dev, prints
+# a banner and gives a shell on the serial console.  Nothing is taken from
+# the host's own /boot: packages are fetched with `apt-get download` and
+# unpacked with `dpkg -x`.  The cache key covers this script, the overlay
+# files and the package versions, so a change to any of them rebuilds.
+#
+# Environment: VIREO_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/vireo).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${VIREO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vireo}
+mkdir -p "$cache/images" "$cache/debs"
+
+say() { echo "build-demo: $*" >&2; }
+
+# The kernel package behind the linux-image-amd64 metapackage.
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+if [ -z "$kpkg" ]; then
+	if [ "$(id -u)" = 0 ]; then
+		say "apt lists missing; running apt-get update"
+		apt-get update -q >&2
+		kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
+fi
+if [ -z "$kpkg" ]; then
+	say "cannot find Debian's linux-image-amd64 in the apt lists (run apt-get update as root)"
+	exit 1
+fi
+kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
+bver=$(apt-cache policy busybox-static | awk '/Candidate:/ {print $2}')
+
+key=$( { cat "$0" "$here"/demo-init "$here"/mkinitramfs.sh; echo "$kpkg $kver busybox-static $bver"; } |
+	sha256sum | cut -c1-16)
+out="$cache/images/demo-$key"
+if [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ]; then
+	echo "$out"
+	exit 0
+fi
+
+say "building the demo guest ($kpkg $kver, busybox-static $bver) in $out"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fetch() {   # fetch PACKAGE VERSION -> path of the .deb in the cache
+	# apt names files with the epoch's colon written as %3a
+	deb="$cache/debs/$1_$(echo "$2" | sed 's/:/%3a/')_amd64.deb"
+	if [ ! -f "$deb" ]; then
+		(cd "$work" && apt-get download -q "$1=$2" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) || true
+		mv "$work/$1"_*.deb "$deb" 2>/dev/null || { say "apt-get download $1=$2 failed"; exit 1; }
+	fi
+	echo "$deb"
+}
+
+kdeb=$(fetch "$kpkg" "$kver")
+bdeb=$(fetch busybox-static "$bver")
+mkdir -p "$work/k" "$work/b"
+dpkg -x "$kdeb" "$work/k"
+dpkg -x "$bdeb" "$work/b"
+
+mkdir -p "$out.tmp"
+cp "$work"/k/boot/vmlinuz-* "$out.tmp/vmlinuz"
+sh "$here/mkinitramfs.sh" "$work/b/bin/busybox" "$here/demo-init" "$out.tmp/initrd.img"
+echo "$kpkg $kver" > "$out.tmp/VERSION"
+rm -rf "$out"
+mv "$out.tmp" "$out"
+echo "$out"

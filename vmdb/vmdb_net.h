@@ -84,4 +84,12 @@ void vmdb_client_set_timeout(struct vmdb_client *c, int ms);
 /* Drop the connection (tests, shutdown); the mirror stays. */
 void vmdb_client_disconnect(struct vmdb_client *c);
 
+/*
+ * Where vireod lives: $XDG_RUNTIME_DIR/vireo/ (else /tmp/vireo-$UID/),
+ * created 0700 and checked to belong to us.  Returns 0 or -errno.
+ */
+int vmdb_runtime_dir(char *buf, size_t len);
+/* <runtime dir>/vmdb.sock */
+int vmdb_default_socket(char *buf, size_t len);
+
 #endif

@@ -719,7 +719,7 @@ static int write_all(int fd, const char *p, size_t len)
 int vmx_write_file_atomic(const char *path, const void *data, size_t len,
                           char *err, size_t errlen)
 {
-	char *dir = NULL, *tmp = NULL;
+	char *dir = NULL, *tmp = NULL, *real = NULL;
 	const char *base, *slash;
 	struct stat st;
 	mode_t mode = 0644;
@@ -730,6 +730,12 @@ int vmx_write_file_atomic(const char *path, const void *data, size_t len,
 	if (!path || !*path) {
 		cfg_err(err, errlen, "(no path): cannot save");
 		return -1;
+	}
+	/* Through a symlink, replace the file it points at, not the link. */
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		real = realpath(path, NULL);
+		if (real)
+			path = real;
 	}
 	if (stat(path, &st) == 0) {
 		mode = st.st_mode & 07777;
@@ -760,6 +766,7 @@ int vmx_write_file_atomic(const char *path, const void *data, size_t len,
 		        strerror(errno));
 		free(tmp);
 		free(dir);
+		free(real);
 		return -1;
 	}
 	if (have_orig) {
@@ -801,17 +808,20 @@ int vmx_write_file_atomic(const char *path, const void *data, size_t len,
 			cfg_err(err, errlen, "%s: fsync of folder %s: %s", path, dir, strerror(e));
 			free(tmp);
 			free(dir);
+			free(real);
 			return -1;
 		}
 		close(dfd);
 	}
 	free(tmp);
 	free(dir);
+	free(real);
 	return 0;
 nomem:
 	cfg_err(err, errlen, "%s: out of memory", path);
 	free(tmp);
 	free(dir);
+	free(real);
 	return -1;
 fail:
 	if (fd >= 0)
@@ -819,5 +829,6 @@ fail:
 	unlink(tmp);
 	free(tmp);
 	free(dir);
+	free(real);
 	return -1;
 }

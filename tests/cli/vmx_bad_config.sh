@@ -74,4 +74,33 @@ else
 	check "flock on $V.lck" false
 fi
 
+# The same with a real running VM, when the demo guest is built
+# (tools/guest/image/build-demo.sh): it need only get as far as the lock.
+K=$(ls "$HOME"/.cache/vireo/images/demo-*/vmlinuz 2>/dev/null | head -n 1)
+if [ -n "$K" ] && [ -e /dev/kvm ]; then
+	"$VIREOCTL" create live --dir "$T" --memsize 128 --engine hv --kernel "$K" \
+		--initrd "${K%vmlinuz}initrd.img" --cmdline console=ttyS0 >/dev/null
+	V=$T/live/live.vmx
+	"$X" "$V" >"$IO/live.out" 2>&1 </dev/null &
+	pid=$!
+	# It writes its pid into the lock file once it holds the lock.
+	for _ in $(seq 200); do
+		grep -qx "$pid" "$V.lck" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if grep -qx "$pid" "$V.lck" 2>/dev/null && kill -0 "$pid" 2>/dev/null; then
+		expect 1 "a second vireo-vmx on a running VM" "already running" "$V.lck" "pid $pid" -- "$X" "$V"
+	else
+		check "the first vireo-vmx runs and takes the lock" false
+		sed 's/^/  first vmx: /' "$IO/live.out"
+	fi
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+else
+	echo "note: no demo guest in ~/.cache/vireo/images (or no /dev/kvm): live already-running case skipped"
+fi
+
 finish

@@ -203,17 +203,24 @@ static void devtest_quit(void *opaque)
 	vmx_loop_quit(opaque, 0);
 }
 
-void devtest_run_loop(struct devtest *t, unsigned ms)
+int devtest_run_loop(struct devtest *t, unsigned ms)
 {
-	struct vmx_timer *stop = vmx_timer_new(t->vm->loop, VMX_CLOCK_REAL, devtest_quit, t->vm->loop);
+	struct vmx_timer *stop;
 
+	if (t->loop_ran) {
+		fprintf(stderr, "devtest: the loop can run only once per devtest\n");
+		return -1;
+	}
+	t->loop_ran = true;
+	stop = vmx_timer_new(t->vm->loop, VMX_CLOCK_REAL, devtest_quit, t->vm->loop);
 	if (!stop) {
 		fprintf(stderr, "devtest: cannot create a timer\n");
-		return;
+		return -1;
 	}
 	vmx_timer_arm_in(stop, (uint64_t)ms * 1000000ull);
 	vmx_loop_run(t->vm->loop);
 	vmx_timer_free(stop);
+	return 0;
 }
 
 unsigned devtest_msi_count(struct devtest *t)

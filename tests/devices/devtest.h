@@ -31,6 +31,7 @@ struct devtest {
 	struct devtest_msi msi[DEVTEST_MAX_MSI];
 	unsigned nmsi;
 	unsigned kicks;
+	bool loop_ran;
 };
 
 /*
@@ -56,8 +57,13 @@ void devtest_mmio_write(struct devtest *t, uint64_t gpa, unsigned size, uint64_t
 /* Did a device claim the access? */
 bool devtest_pio_claimed(struct devtest *t, uint16_t port, unsigned size);
 
-/* Run the poll loop on this thread for about ms milliseconds (timers fire). */
-void devtest_run_loop(struct devtest *t, unsigned ms);
+/*
+ * Run the poll loop on this thread for about ms milliseconds (timers fire).
+ * Once per devtest: vmx_loop_run() cannot be re-entered after a quit, so a
+ * test that needs two timer phases makes two devtests.  Returns -1 when
+ * called twice.
+ */
+int devtest_run_loop(struct devtest *t, unsigned ms);
 
 /* The recorder, read under its lock. */
 unsigned devtest_msi_count(struct devtest *t);

@@ -446,6 +446,24 @@ static void test_save(void)
 		free(bigval);
 	}
 
+	/* Saving through a symlink updates the file it points at; the link stays. */
+	{
+		char link[300];
+		struct stat lst;
+		snprintf(link, sizeof(link), "%s/link.vmx", dir);
+		T_EQ_I64(symlink("vm.vmx", link), 0);
+		T_EQ_I64(vmx_write_file_atomic(link, "via = \"link\"\n", 14, errbuf, sizeof(errbuf)), 0);
+		T_EQ_I64(lstat(link, &lst), 0);
+		T_ASSERT(S_ISLNK(lst.st_mode));
+		s = slurp(path);
+		T_STREQ(s, "via = \"link\"\n");
+		free(s);
+		T_EQ_I64(stat(path, &st), 0);
+		T_EQ_U64(st.st_mode & 07777, 0640);
+		unlink(link);
+		T_EQ_I64(vmxcfg_save(c, errbuf, sizeof(errbuf)), 0);   /* put it back */
+	}
+
 	/* A rename that fails (the target is a folder): temp removed. */
 	snprintf(sub, sizeof(sub), "%s/sub.vmx", dir);
 	T_EQ_I64(mkdir(sub, 0755), 0);

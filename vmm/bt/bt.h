@@ -286,6 +286,11 @@ void bt_alu_init(void);
 void bt_sys_init(void);
 void bt_x87_init(void);
 void bt_sse_init(void);
+/* String instructions (Zydis category STRINGOP: MOVS CMPS STOS LODS SCAS INS
+ * OUTS) dispatch through their own table first, so MOVSD/CMPSD (string) and
+ * MOVSD/CMPSD (SSE2) can have different handlers.  Falls back to the main
+ * table when no string handler is registered. */
+void bt_exec_register_string(ZydisMnemonic m, bt_handler h);
 /* Execute one decoded instruction (RIP already points past it). */
 void bt_exec_insn(struct bt_cpu *cpu, const struct bt_insn *in);
 
@@ -413,6 +418,10 @@ void bt_desc_set_accessed(struct bt_cpu *cpu, uint16_t sel, uint64_t desc);
 unsigned bt_stack_width(const struct bt_cpu *cpu);
 void bt_sys_push(struct bt_cpu *cpu, unsigned size, uint64_t v);
 uint64_t bt_sys_pop(struct bt_cpu *cpu, unsigned size);
+/* MOV to/from CRn/DRn (Zydis decodes 0F 20..23 as ZYDIS_MNEMONIC_MOV):
+ * bt_alu.c's MOV calls this when an operand register is CR0..CR15 or
+ * DR0..DR15 (bt_sys.c: CPL check, reserved bits, side effects). */
+void bt_sys_mov_crdr(struct bt_cpu *cpu, const struct bt_insn *in);
 /* Registration of bt_seg.c/bt_exc.c handlers; called from bt_sys_init(). */
 void bt_seg_register(void);
 void bt_exc_register(void);

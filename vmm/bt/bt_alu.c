@@ -789,7 +789,7 @@ void bt_alu_init(void)
 		{ ZYDIS_MNEMONIC_DEC, h_dec }, { ZYDIS_MNEMONIC_MUL, h_mul },
 		{ ZYDIS_MNEMONIC_IMUL, h_imul }, { ZYDIS_MNEMONIC_DIV, h_div },
 		{ ZYDIS_MNEMONIC_IDIV, h_idiv }, { ZYDIS_MNEMONIC_SHL, h_shl },
-		{ ZYDIS_MNEMONIC_SAL, h_shl }, { ZYDIS_MNEMONIC_SHR, h_shr },
+		{ ZYDIS_MNEMONIC_SHR, h_shr },
 		{ ZYDIS_MNEMONIC_SAR, h_sar }, { ZYDIS_MNEMONIC_ROL, h_rol },
 		{ ZYDIS_MNEMONIC_ROR, h_ror }, { ZYDIS_MNEMONIC_RCL, h_rcl },
 		{ ZYDIS_MNEMONIC_RCR, h_rcr }, { ZYDIS_MNEMONIC_SHLD, h_shld },

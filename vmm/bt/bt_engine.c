@@ -347,6 +347,14 @@ static void bt_halt_sleep(struct bt_vcpu *vc, uint64_t deadline_ns)
 	pthread_mutex_unlock(&vc->lock);
 }
 
+/* Delivery may fault (bad IDT...): bt_raise lands here, already delivered. */
+static bool bt_try_interrupts(struct bt_cpu *cpu)
+{
+	if (setjmp(cpu->fault_jmp))
+		return true;
+	return bt_check_interrupts(cpu);
+}
+
 static int bt_vcpu_run(struct vmm_vcpu *v, struct vmm_exit *exit)
 {
 	struct bt_vcpu *vc = (struct bt_vcpu *)(void *)v;
@@ -363,13 +371,8 @@ static int bt_vcpu_run(struct vmm_vcpu *v, struct vmm_exit *exit)
 			break;
 		}
 		uint64_t next = bt_lapic_poll_timer(cpu, bt_now_ns());
-		if (!cpu->irq_shadow) {
-			/* Delivery may fault (bad IDT...): bt_raise lands here. */
-			if (setjmp(cpu->fault_jmp) == 0) {
-				if (bt_check_interrupts(cpu))
-					cpu->halted = false;
-			}
-		}
+		if (!cpu->irq_shadow && bt_try_interrupts(cpu))
+			cpu->halted = false;
 		if (cpu->exit_requested)
 			break;
 		if (cpu->halted) {

@@ -12,6 +12,7 @@
 #include "bt.h"
 
 static bt_handler bt_table[ZYDIS_MNEMONIC_MAX_VALUE + 1];
+static bt_handler bt_string_table[ZYDIS_MNEMONIC_MAX_VALUE + 1];
 
 void bt_exec_register(ZydisMnemonic m, bt_handler h)
 {
@@ -19,9 +20,19 @@ void bt_exec_register(ZydisMnemonic m, bt_handler h)
 		bt_table[m] = h;
 }
 
+void bt_exec_register_string(ZydisMnemonic m, bt_handler h)
+{
+	if ((unsigned)m <= ZYDIS_MNEMONIC_MAX_VALUE)
+		bt_string_table[m] = h;
+}
+
 void bt_exec_insn(struct bt_cpu *cpu, const struct bt_insn *in)
 {
-	bt_handler h = bt_table[in->zi.mnemonic];
+	bt_handler h = NULL;
+	if (__builtin_expect(in->zi.meta.category == ZYDIS_CATEGORY_STRINGOP, 0))
+		h = bt_string_table[in->zi.mnemonic];
+	if (!h)
+		h = bt_table[in->zi.mnemonic];
 	if (__builtin_expect(h == NULL, 0))
 		bt_unimplemented(cpu, in);
 	h(cpu, in);

@@ -61,7 +61,5 @@ void bt_fpu_write(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx,
                   const void *buf, unsigned len, bool align);
 
 void bt_sse_int_init(void);
-void bt_sse_movsd(struct bt_cpu *cpu, const struct bt_insn *in);
-void bt_sse_cmpsd(struct bt_cpu *cpu, const struct bt_insn *in);
 
 #endif

@@ -304,12 +304,6 @@ static void sse_cmp(struct bt_cpu *cpu, const struct bt_insn *in)
 	memcpy(xreg(cpu, in, 0), d.b, 16);
 }
 
-/* CMPSD with the SSE2 encoding (F2 0F C2); the string CMPSD is bt_alu.c's. */
-void bt_sse_cmpsd(struct bt_cpu *cpu, const struct bt_insn *in)
-{
-	sse_cmp(cpu, in);
-}
-
 static void sse_comis(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	xmmv a, b;
@@ -480,7 +474,8 @@ static void sse_movss(struct bt_cpu *cpu, const struct bt_insn *in)
 	sse_movs(cpu, in, 4);
 }
 
-void bt_sse_movsd(struct bt_cpu *cpu, const struct bt_insn *in)
+/* MOVSD with the SSE2 encoding; the string MOVSD has its own table. */
+static void sse_movsd(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	sse_movs(cpu, in, 8);
 }
@@ -734,8 +729,10 @@ void bt_sse_init(void)
 	bt_exec_register(ZYDIS_MNEMONIC_CMPPS, sse_cmp);
 	bt_exec_register(ZYDIS_MNEMONIC_CMPPD, sse_cmp);
 	bt_exec_register(ZYDIS_MNEMONIC_CMPSS, sse_cmp);
-	/* MOVSD and CMPSD are shared with the string instructions: bt_alu.c
-	 * forwards the SSE2 encodings (opcode map 0F) to bt_sse_movsd/cmpsd. */
+	/* MOVSD/CMPSD are shared with the string instructions, which bt_exec.c
+	 * dispatches through its string table first. */
+	bt_exec_register(ZYDIS_MNEMONIC_CMPSD, sse_cmp);
+	bt_exec_register(ZYDIS_MNEMONIC_MOVSD, sse_movsd);
 	bt_exec_register(ZYDIS_MNEMONIC_COMISS, sse_comis);
 	bt_exec_register(ZYDIS_MNEMONIC_UCOMISS, sse_comis);
 	bt_exec_register(ZYDIS_MNEMONIC_COMISD, sse_comis);

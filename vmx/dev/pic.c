@@ -289,9 +289,8 @@ static void pic_chip_write(struct pic_chip *c, unsigned port, uint8_t val, const
 			c->single = (val >> 1) & 1;
 			c->ltim = (val >> 3) & 1;
 			pic_chip_init_reset(c);
+			/* ADI (bit 2) only matters in 8080 mode. */
 			c->init_step = 1;
-			if (val & 0x04)
-				vlog_guest("pic %s: ICW1 call address interval 4 ignored", name);
 		} else if (val & 0x08) {
 			/* OCW3 */
 			if (val & 0x04)

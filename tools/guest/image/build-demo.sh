@@ -64,8 +64,11 @@ dpkg -x "$bdeb" "$work/b"
 
 mkdir -p "$out.tmp"
 cp "$work"/k/boot/vmlinuz-* "$out.tmp/vmlinuz"
+cp "$work/b/bin/busybox" "$out.tmp/busybox"   # for tests that build initramfs variants
 sh "$here/mkinitramfs.sh" "$work/b/bin/busybox" "$here/demo-init" "$out.tmp/initrd.img"
 echo "$kpkg $kver" > "$out.tmp/VERSION"
 rm -rf "$out"
 mv "$out.tmp" "$out"
+# Older builds of the demo guest are of no further use.
+find "$cache/images" -maxdepth 1 -name 'demo-*' ! -name "demo-$key" -exec rm -rf {} +
 echo "$out"

@@ -1,0 +1,101 @@
+"""vmconsole.py — run vireo-vmx on a guest and drive its serial console.
+
+The VM's serial port 0 is on the process's stdin/stdout (fileType "stdio"
+over pipes), so a test reads what the guest prints and types commands as a
+person at the console would.
+"""
+import os
+import select
+import subprocess
+import tempfile
+import time
+
+
+class VM:
+    def __init__(self, keys, name='test', workdir=None):
+        self.dir = workdir or tempfile.mkdtemp(prefix='vireo-test-')
+        self.vmx = os.path.join(self.dir, name + '.vmx')
+        with open(self.vmx, 'w') as f:
+            f.write('.encoding = "UTF-8"\nconfig.version = "8"\n')
+            f.write(f'displayName = "{name}"\n')
+            for k, v in keys.items():
+                f.write(f'{k} = "{v}"\n')
+        self.out = b''
+        self.proc = None
+
+    def start(self, extra_args=()):
+        exe = os.environ['VIREO_VMX']
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            [exe, '-s', 'serial0.present=TRUE', '-s', 'serial0.fileType=stdio', *extra_args, self.vmx],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        return self
+
+    def _pump(self, timeout):
+        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if r:
+            data = self.proc.stdout.read()
+            if data:
+                self.out += data
+                return True
+        return False
+
+    def expect(self, text, timeout):
+        """Wait until `text` appears after the previous match; return what came before it."""
+        deadline = time.monotonic() + timeout
+        needle = text.encode() if isinstance(text, str) else text
+        while True:
+            i = self.out.find(needle)
+            if i >= 0:
+                before = self.out[:i]
+                self.out = self.out[i + len(needle):]
+                return before.decode(errors='replace')
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                self._pump(0.1)
+                if self.out.find(needle) >= 0:
+                    continue
+                raise AssertionError(
+                    f'timed out after {timeout}s waiting for {text!r}; exit={self.proc.poll()}; '
+                    f'last output:\n{self.out[-3000:].decode(errors="replace")}\n'
+                    f'vmware.log tail:\n{self.log_tail()}')
+            self._pump(min(left, 0.5))
+
+    def send(self, line):
+        self.proc.stdin.write(line.encode() + b'\n')
+        self.proc.stdin.flush()
+
+    def run(self, command, timeout=60, marker='__VIREO_DONE__'):
+        """Type a command; return its output (between the echo and the marker)."""
+        self.send(f'{command}; echo {marker}$?')
+        self.expect(marker, timeout)   # the echoed command line
+        out = self.expect(marker, timeout)
+        status = self.expect('\n', timeout).strip()
+        lines = out.split('\n', 1)
+        return (lines[1] if len(lines) > 1 else '').replace('\r', ''), status
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f'VM did not exit within {timeout}s; log:\n{self.log_tail()}')
+
+    def log_tail(self, n=40):
+        try:
+            with open(os.path.join(self.dir, 'vmware.log'), errors='replace') as f:
+                return ''.join(f.readlines()[-n:])
+        except OSError:
+            return '(no vmware.log)'
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def demo_image():
+    src = os.environ['VIREO_SRC']
+    out = subprocess.run([os.path.join(src, 'tools/guest/image/build-demo.sh')],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    return out

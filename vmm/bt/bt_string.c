@@ -1,0 +1,198 @@
+/*
+ * bt_string.c — MOVS, STOS, LODS, CMPS, SCAS with REP/REPE/REPNE.
+ *
+ * A REP instruction runs at most BT_REP_CHUNK iterations per execution; if
+ * the count is not exhausted RIP goes back to the instruction and the unit
+ * ends, so interrupts and kicks are taken between chunks.  Registers are
+ * updated every iteration, so a fault in the middle restarts correctly.
+ */
+#include "bt.h"
+#include "bt_alu.h"
+
+#define BT_REP_CHUNK 4096
+
+struct bt_str {
+	unsigned size;          /* element size */
+	uint64_t am;            /* address mask */
+	ZydisRegister si, di, cx;
+	enum bt_sreg src_seg;
+	int64_t step;
+	bool rep, repe, repne;
+};
+
+static void bt_str_setup(struct bt_cpu *cpu, const struct bt_insn *in, struct bt_str *s)
+{
+	unsigned aw = in->zi.address_width;
+	s->size = bt_osz(in);
+	s->am = aw == 64 ? ~0ull : aw == 32 ? 0xffffffffull : 0xffffull;
+	s->si = aw == 64 ? ZYDIS_REGISTER_RSI : aw == 32 ? ZYDIS_REGISTER_ESI : ZYDIS_REGISTER_SI;
+	s->di = aw == 64 ? ZYDIS_REGISTER_RDI : aw == 32 ? ZYDIS_REGISTER_EDI : ZYDIS_REGISTER_DI;
+	s->cx = aw == 64 ? ZYDIS_REGISTER_RCX : aw == 32 ? ZYDIS_REGISTER_ECX : ZYDIS_REGISTER_CX;
+	s->src_seg = BT_DS;
+	for (unsigned i = 0; i < in->zi.operand_count; i++) {
+		const ZydisDecodedOperand *op = &in->ops[i];
+		if (op->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    (op->mem.base == ZYDIS_REGISTER_RSI || op->mem.base == ZYDIS_REGISTER_ESI ||
+		     op->mem.base == ZYDIS_REGISTER_SI))
+			s->src_seg = bt_op_seg(in, i);
+	}
+	s->step = (cpu->rflags & BT_DF) ? -(int64_t)s->size : (int64_t)s->size;
+	s->rep = (in->zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) != 0;
+	s->repe = (in->zi.attributes & ZYDIS_ATTRIB_HAS_REPE) != 0;
+	s->repne = (in->zi.attributes & ZYDIS_ATTRIB_HAS_REPNE) != 0;
+}
+
+static inline uint64_t bt_str_reg(struct bt_cpu *cpu, ZydisRegister r)
+{
+	return bt_gpr_read(cpu, r);
+}
+
+static inline void bt_str_adv(struct bt_cpu *cpu, ZydisRegister r, int64_t step)
+{
+	bt_gpr_write(cpu, r, bt_gpr_read(cpu, r) + (uint64_t)step);
+}
+
+/* Chunk bookkeeping at the end of one execution of a REP instruction. */
+static void bt_rep_yield(struct bt_cpu *cpu, const struct bt_str *s)
+{
+	if (bt_str_reg(cpu, s->cx) != 0) {
+		cpu->rip = cpu->insn_start_rip;
+		cpu->end_block = true;
+	}
+}
+
+static void h_movs(struct bt_cpu *cpu, const struct bt_insn *in)
+{
+	struct bt_str s;
+	bt_str_setup(cpu, in, &s);
+	unsigned n = s.rep ? BT_REP_CHUNK : 1;
+	for (unsigned i = 0; i < n; i++) {
+		if (s.rep && bt_str_reg(cpu, s.cx) == 0)
+			return;
+		uint64_t v = bt_mem_read(cpu, s.src_seg, bt_str_reg(cpu, s.si) & s.am, s.size);
+		bt_mem_write(cpu, BT_ES, bt_str_reg(cpu, s.di) & s.am, s.size, v);
+		bt_str_adv(cpu, s.si, s.step);
+		bt_str_adv(cpu, s.di, s.step);
+		if (s.rep)
+			bt_str_adv(cpu, s.cx, -1);
+	}
+	if (s.rep)
+		bt_rep_yield(cpu, &s);
+}
+
+static void h_stos(struct bt_cpu *cpu, const struct bt_insn *in)
+{
+	struct bt_str s;
+	bt_str_setup(cpu, in, &s);
+	uint64_t v = cpu->gpr[BT_RAX] & bt_mask(s.size);
+	unsigned n = s.rep ? BT_REP_CHUNK : 1;
+	for (unsigned i = 0; i < n; i++) {
+		if (s.rep && bt_str_reg(cpu, s.cx) == 0)
+			return;
+		bt_mem_write(cpu, BT_ES, bt_str_reg(cpu, s.di) & s.am, s.size, v);
+		bt_str_adv(cpu, s.di, s.step);
+		if (s.rep)
+			bt_str_adv(cpu, s.cx, -1);
+	}
+	if (s.rep)
+		bt_rep_yield(cpu, &s);
+}
+
+static ZydisRegister bt_acc(unsigned size)
+{
+	return size == 1 ? ZYDIS_REGISTER_AL : size == 2 ? ZYDIS_REGISTER_AX :
+	       size == 4 ? ZYDIS_REGISTER_EAX : ZYDIS_REGISTER_RAX;
+}
+
+static void h_lods(struct bt_cpu *cpu, const struct bt_insn *in)
+{
+	struct bt_str s;
+	bt_str_setup(cpu, in, &s);
+	unsigned n = s.rep ? BT_REP_CHUNK : 1;
+	for (unsigned i = 0; i < n; i++) {
+		if (s.rep && bt_str_reg(cpu, s.cx) == 0)
+			return;
+		uint64_t v = bt_mem_read(cpu, s.src_seg, bt_str_reg(cpu, s.si) & s.am, s.size);
+		bt_gpr_write(cpu, bt_acc(s.size), v);
+		bt_str_adv(cpu, s.si, s.step);
+		if (s.rep)
+			bt_str_adv(cpu, s.cx, -1);
+	}
+	if (s.rep)
+		bt_rep_yield(cpu, &s);
+}
+
+/* CMPS/SCAS: REPE stops when ZF = 0, REPNE when ZF = 1. */
+static bool bt_rep_cond_stop(struct bt_cpu *cpu, const struct bt_str *s)
+{
+	if (s->repe)
+		return !bt_cond(cpu, 4);
+	if (s->repne)
+		return bt_cond(cpu, 4);
+	return false;
+}
+
+static void h_cmps(struct bt_cpu *cpu, const struct bt_insn *in)
+{
+	struct bt_str s;
+	bt_str_setup(cpu, in, &s);
+	uint64_t m = bt_mask(s.size);
+	unsigned n = s.rep ? BT_REP_CHUNK : 1;
+	for (unsigned i = 0; i < n; i++) {
+		if (s.rep && bt_str_reg(cpu, s.cx) == 0)
+			return;
+		uint64_t a = bt_mem_read(cpu, s.src_seg, bt_str_reg(cpu, s.si) & s.am, s.size) & m;
+		uint64_t b = bt_mem_read(cpu, BT_ES, bt_str_reg(cpu, s.di) & s.am, s.size) & m;
+		bt_str_adv(cpu, s.si, s.step);
+		bt_str_adv(cpu, s.di, s.step);
+		bt_lazy_set(&cpu->lazy, BT_CC_SUB, s.size, (a - b) & m, a, b);
+		if (s.rep) {
+			bt_str_adv(cpu, s.cx, -1);
+			if (bt_rep_cond_stop(cpu, &s))
+				return;
+		}
+	}
+	if (s.rep)
+		bt_rep_yield(cpu, &s);
+}
+
+static void h_scas(struct bt_cpu *cpu, const struct bt_insn *in)
+{
+	struct bt_str s;
+	bt_str_setup(cpu, in, &s);
+	uint64_t m = bt_mask(s.size);
+	uint64_t a = cpu->gpr[BT_RAX] & m;
+	unsigned n = s.rep ? BT_REP_CHUNK : 1;
+	for (unsigned i = 0; i < n; i++) {
+		if (s.rep && bt_str_reg(cpu, s.cx) == 0)
+			return;
+		uint64_t b = bt_mem_read(cpu, BT_ES, bt_str_reg(cpu, s.di) & s.am, s.size) & m;
+		bt_str_adv(cpu, s.di, s.step);
+		bt_lazy_set(&cpu->lazy, BT_CC_SUB, s.size, (a - b) & m, a, b);
+		if (s.rep) {
+			bt_str_adv(cpu, s.cx, -1);
+			if (bt_rep_cond_stop(cpu, &s))
+				return;
+		}
+	}
+	if (s.rep)
+		bt_rep_yield(cpu, &s);
+}
+
+void bt_string_init(void)
+{
+	static const struct { ZydisMnemonic m; bt_handler h; } t[] = {
+		{ ZYDIS_MNEMONIC_MOVSB, h_movs }, { ZYDIS_MNEMONIC_MOVSW, h_movs },
+		{ ZYDIS_MNEMONIC_MOVSD, h_movs }, { ZYDIS_MNEMONIC_MOVSQ, h_movs },
+		{ ZYDIS_MNEMONIC_STOSB, h_stos }, { ZYDIS_MNEMONIC_STOSW, h_stos },
+		{ ZYDIS_MNEMONIC_STOSD, h_stos }, { ZYDIS_MNEMONIC_STOSQ, h_stos },
+		{ ZYDIS_MNEMONIC_LODSB, h_lods }, { ZYDIS_MNEMONIC_LODSW, h_lods },
+		{ ZYDIS_MNEMONIC_LODSD, h_lods }, { ZYDIS_MNEMONIC_LODSQ, h_lods },
+		{ ZYDIS_MNEMONIC_CMPSB, h_cmps }, { ZYDIS_MNEMONIC_CMPSW, h_cmps },
+		{ ZYDIS_MNEMONIC_CMPSD, h_cmps }, { ZYDIS_MNEMONIC_CMPSQ, h_cmps },
+		{ ZYDIS_MNEMONIC_SCASB, h_scas }, { ZYDIS_MNEMONIC_SCASW, h_scas },
+		{ ZYDIS_MNEMONIC_SCASD, h_scas }, { ZYDIS_MNEMONIC_SCASQ, h_scas },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		bt_exec_register_string(t[i].m, t[i].h);
+}

@@ -3,6 +3,7 @@
  * Commands live in vireoctl_<name>.c; adding one is a row in vctl_cmds.
  */
 #include "vireoctl.h"
+#include "vireoctl_vmdb.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,14 +18,20 @@
 #define VIREO_FLAVOR "unknown"
 #endif
 
+/*
+ * A row per command.  Handlers with the plain signature int (int, char **)
+ * (e.g. those in vireoctl_vmdb.h) go in .fn:
+ *   { .name = "list", .fn = vireoctl_cmd_list, .usage = "", .summary = "..." },
+ */
 static const struct vctl_cmd vctl_cmds[] = {
 	{
-		"create", vctl_cmd_create,
-		"NAME [--dir PARENT] [--memsize MB] [--cpus N] [--kernel K] [--initrd I] "
+		.name = "create", .run = vctl_cmd_create,
+		.usage = "NAME [--dir PARENT] [--memsize MB] [--cpus N] [--kernel K] [--initrd I] "
 		"[--cmdline C] [--engine auto|hv|bt]",
-		"create a new VM folder PARENT/NAME with NAME.vmx",
+		.summary = "create a new VM folder PARENT/NAME with NAME.vmx",
+		.help =
 		"  --dir PARENT    where the VM folder is made (default: $HOME/vireo)\n"
-		"  --memsize MB    guest memory, 4..1048576 (default 512)\n"
+		"  --memsize MB    guest memory, 4..1048576, a multiple of 4 (default 512)\n"
 		"  --cpus N        virtual CPUs, 1..64 (default 1)\n"
 		"  --kernel K      Linux bzImage to boot directly (stored as an absolute path)\n"
 		"  --initrd I      initial ramdisk for --kernel\n"
@@ -33,13 +40,35 @@ static const struct vctl_cmd vctl_cmds[] = {
 		"Refuses to overwrite an existing VM folder.  Prints the .vmx path.\n",
 	},
 	{
-		"run", vctl_cmd_run,
-		"PATH.vmx [-s key=value]...",
-		"run a VM in the foreground with serial port 0 on this terminal",
+		.name = "run", .run = vctl_cmd_run,
+		.usage = "PATH.vmx [-s key=value]...",
+		.summary = "run a VM in the foreground with serial port 0 on this terminal",
+		.help =
 		"  -s key=value    override a .vmx key for this run only (not saved)\n"
 		"Runs vireo-vmx (next to vireoctl, else $VIREO_VMX, else from PATH);\n"
 		"the exit status is the VM's: 0 after the guest powers off.\n",
 	},
+	/* Through vireod and VMDB (app/vireoctl_vmdb.c). */
+	{ .name = "list", .fn = vireoctl_cmd_list, .usage = "",
+	  .summary = "list the registered VMs with their power state" },
+	{ .name = "register", .fn = vireoctl_cmd_register, .usage = "PATH.vmx",
+	  .summary = "add a VM to the inventory" },
+	{ .name = "unregister", .fn = vireoctl_cmd_unregister, .usage = "VM",
+	  .summary = "remove a VM from the inventory" },
+	{ .name = "start", .fn = vireoctl_cmd_start, .usage = "VM",
+	  .summary = "power a VM on (through vireod)" },
+	{ .name = "stop", .fn = vireoctl_cmd_stop, .usage = "VM [--hard]",
+	  .summary = "shut a VM down gracefully, or power it off with --hard" },
+	{ .name = "reset", .fn = vireoctl_cmd_reset, .usage = "VM",
+	  .summary = "reset a VM" },
+	{ .name = "status", .fn = vireoctl_cmd_status, .usage = "[VM]",
+	  .summary = "show power state and reason" },
+	{ .name = "get", .fn = vireoctl_cmd_get, .usage = "PATH",
+	  .summary = "read a VMDB value" },
+	{ .name = "set", .fn = vireoctl_cmd_set, .usage = "PATH VALUE",
+	  .summary = "write a VMDB value" },
+	{ .name = "watch", .fn = vireoctl_cmd_watch, .usage = "PATH",
+	  .summary = "print each change of a VMDB path as it arrives" },
 };
 
 #define VCTL_NCMDS (sizeof(vctl_cmds) / sizeof(vctl_cmds[0]))
@@ -187,5 +216,9 @@ int main(int argc, char **argv)
 	cmd = vctl_find(argv[1]);
 	if (!cmd)
 		return vctl_usage_error(NULL, "unknown command \"%s\"", argv[1]);
-	return cmd->run(cmd, argc - 2, argv + 2);
+	if (argc >= 3 && vctl_is_help(argv[2])) {
+		vctl_print_help(cmd);
+		return VCTL_EXIT_OK;
+	}
+	return cmd->run ? cmd->run(cmd, argc - 2, argv + 2) : cmd->fn(argc - 2, argv + 2);
 }

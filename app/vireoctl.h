@@ -24,7 +24,9 @@
 
 struct vctl_cmd {
 	const char *name;
+	/* One of the two: run gets its row (for usage errors); fn is a plain handler. */
 	int (*run)(const struct vctl_cmd *cmd, int argc, char **argv);
+	int (*fn)(int argc, char **argv);
 	const char *usage;     /* arguments after "vireoctl NAME" */
 	const char *summary;   /* one line for --help */
 	const char *help;      /* details for "vireoctl help NAME", or NULL */

@@ -169,6 +169,9 @@ int vctl_cmd_create(const struct vctl_cmd *cmd, int argc, char **argv)
 		} else if (vctl_opt(argc, argv, &i, "--memsize", &v, &bad)) {
 			if (v && !vctl_parse_u64(cmd, "--memsize", v, 4, 1048576, &o.memsize))
 				return VCTL_EXIT_USAGE;
+			/* vireo-vmx maps guest memory in 4 MB units. */
+			if (v && o.memsize % 4)
+				return vctl_usage_error(cmd, "--memsize \"%s\": not a multiple of 4 MB", v);
 		} else if (vctl_opt(argc, argv, &i, "--cpus", &v, &bad)) {
 			if (v && !vctl_parse_u64(cmd, "--cpus", v, 1, 64, &o.cpus))
 				return VCTL_EXIT_USAGE;

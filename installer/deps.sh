@@ -14,6 +14,8 @@ PKGS="$PKGS busybox-static cpio dpkg-dev xz-utils zstd"
 PKGS="$PKGS socat qemu-system-x86 python3"
 # (helpers append lines below: PKGS="$PKGS name"  # why)
 PKGS="$PKGS acpica-tools"  # iasl: disassemble and check the ACPI tables
+PKGS="$PKGS qemu-utils"  # qemu-img: VMDK interoperability tests and the disk benchmark peer
+PKGS="$PKGS libglib2.0-dev dbus-daemon"  # VMDB: GLib loop adapter; D-Bus peer in bench_vmdb
 
 missing=""
 for p in $PKGS; do

@@ -6,7 +6,7 @@ src, dst = sys.argv[1], sys.argv[2]
 with open(src, encoding='utf-8') as f:
     text = f.read()
 out = ['/* generated from schema.txt by embed_schema.py: do not edit */',
-       '#include "vmdb_int.h"', 'const char vmdb_schema_text[] =']
+       'extern const char vmdb_schema_text[];', 'const char vmdb_schema_text[] =']
 for line in text.splitlines(True):
     esc = line.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
     out.append('\t"' + esc + '"')

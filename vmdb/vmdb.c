@@ -588,12 +588,10 @@ static bool within(const char *path, const char *root, size_t rlen)
 	return !strncmp(path, root, rlen) && (path[rlen] == 0 || path[rlen] == '/');
 }
 
-static int check_op(const struct vmdb_db *db, const struct vmdb_op *op,
-                    const struct vmdb_ident *id, bool force)
+/* Checks of one op whose path resolved to sn (NULL: not in the schema). */
+static int check_op_sn(const struct snode *sn, const struct vmdb_op *op,
+                       const struct vmdb_ident *id, bool force)
 {
-	if (!op->path || vmdb_wire_check_path(op->path, strlen(op->path)))
-		return -EINVAL;
-	const struct snode *sn = sresolve(db->schema, op->path);
 	if (!sn)
 		return -EINVAL;
 	if (op->kind == VMDB_OP_SET) {
@@ -618,6 +616,14 @@ static int check_op(const struct vmdb_db *db, const struct vmdb_op *op,
 	if (id->own && id->own[0] && within(op->path, id->own, strlen(id->own)))
 		return 0;
 	return -EACCES;
+}
+
+static int check_op(const struct vmdb_db *db, const struct vmdb_op *op,
+                    const struct vmdb_ident *id, bool force)
+{
+	if (!op->path || vmdb_wire_check_path(op->path, strlen(op->path)))
+		return -EINVAL;
+	return check_op_sn(sresolve(db->schema, op->path), op, id, force);
 }
 
 static void ctx_signal(struct vmdb_ctx *c)
@@ -713,6 +719,8 @@ static void notify(struct vmdb_db *db, const char *path, const struct node *x)
 	}
 }
 
+static void apply_checked(struct vmdb_db *db, const struct vmdb_op *ops, unsigned n);
+
 int vmdb_db_apply(struct vmdb_db *db, const struct vmdb_op *ops, unsigned n,
                   const struct vmdb_ident *id, bool force, unsigned *bad)
 {
@@ -724,6 +732,13 @@ int vmdb_db_apply(struct vmdb_db *db, const struct vmdb_op *ops, unsigned n,
 			return rc;
 		}
 	}
+	apply_checked(db, ops, n);
+	return 0;
+}
+
+/* Apply ops that passed check_op; takes the lock. */
+static void apply_checked(struct vmdb_db *db, const struct vmdb_op *ops, unsigned n)
+{
 	pthread_mutex_lock(&db->lock);
 	for (unsigned i = 0; i < n; i++) {
 		const struct vmdb_op *op = &ops[i];
@@ -763,7 +778,6 @@ int vmdb_db_apply(struct vmdb_db *db, const struct vmdb_op *ops, unsigned n,
 				ctx_signal(c);
 			}
 	pthread_mutex_unlock(&db->lock);
-	return 0;
 }
 
 struct snap {
@@ -1114,15 +1128,19 @@ static int submit(struct vmdb_ctx *c, const struct vmdb_op *ops, unsigned n)
 	return vmdb_db_apply(db, ops, n, &c->id, false, NULL);
 }
 
-static int do_op(struct vmdb_ctx *c, struct vmdb_op *op)
+/* op->path is canonical (vmdb_ctx_abspath) and resolved to sn. */
+static int do_op(struct vmdb_ctx *c, struct vmdb_op *op, const struct snode *sn)
 {
 	/* Check now, so that a transaction fails at the set that is wrong. */
-	int rc = check_op(c->db, op, &c->id, false);
+	int rc = check_op_sn(sn, op, &c->id, false);
 	if (rc)
 		return rc;
 	if (c->in_txn)
 		return txn_push(c, op);
-	return submit(c, op, 1);
+	if (c->db->rops)
+		return submit(c, op, 1);
+	apply_checked(c->db, op, 1);
+	return 0;
 }
 
 int vmdb_set_value(struct vmdb_ctx *c, const char *path, const struct vmdb_value *v)
@@ -1132,7 +1150,7 @@ int vmdb_set_value(struct vmdb_ctx *c, const char *path, const struct vmdb_value
 	if (rc)
 		return rc;
 	struct vmdb_op op = { .kind = VMDB_OP_SET, .path = abs, .v = *v };
-	return do_op(c, &op);
+	return do_op(c, &op, sresolve(c->db->schema, abs));
 }
 
 int vmdb_set(struct vmdb_ctx *c, const char *path, const char *text)
@@ -1148,7 +1166,7 @@ int vmdb_set(struct vmdb_ctx *c, const char *path, const char *text)
 	rc = parse_value(sn, text, &op.v);
 	if (rc)
 		return rc;
-	return do_op(c, &op);
+	return do_op(c, &op, sn);
 }
 
 int vmdb_set_int(struct vmdb_ctx *c, const char *path, int64_t v)
@@ -1170,7 +1188,7 @@ int vmdb_delete(struct vmdb_ctx *c, const char *path)
 	if (rc)
 		return rc;
 	struct vmdb_op op = { .kind = VMDB_OP_DEL, .path = abs };
-	return do_op(c, &op);
+	return do_op(c, &op, sresolve(c->db->schema, abs));
 }
 
 /*

@@ -53,6 +53,8 @@ int vmdb_server_fd(struct vmdb_server *s);
 void vmdb_server_dispatch(struct vmdb_server *s);
 void vmdb_server_fd_cb(void *server, uint32_t events);
 unsigned vmdb_server_peer_count(struct vmdb_server *s);
+/* Connections refused for their uid so far. */
+unsigned vmdb_server_refused(struct vmdb_server *s);
 /* Limits (tests lower them): staged transaction ops per peer, output bytes. */
 void vmdb_server_set_limits(struct vmdb_server *s, size_t max_staged_ops, size_t max_out_bytes);
 

@@ -15,13 +15,15 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "vmdb_int.h"
 #include "vmdb_net.h"
 
-enum { EV_LISTEN = 1, EV_SOCK, EV_QUEUE };
+enum { EV_LISTEN = 1, EV_SOCK, EV_QUEUE, EV_TIMER };
 
 struct evsrc {
 	int kind;
@@ -43,6 +45,8 @@ struct peer {
 	struct vmdb_wbuf out;
 	struct vmdb_op *staged;
 	unsigned nstaged, capstaged;
+	uint64_t win_start;   /* ns: current rate-limit window */
+	unsigned win_count;   /* flushes in it */
 };
 
 struct vmdb_server {
@@ -57,9 +61,28 @@ struct vmdb_server {
 	struct vmdb_server_hooks hooks;
 	void *hopaque;
 	size_t max_staged, max_out;
+	unsigned refused;
+	int tfd;
+	struct evsrc ev_timer;
+	uint64_t timer_at;    /* ns: armed deadline, 0 when idle */
 };
 
 #define OUT_LOW (256u << 10)   /* refill from the queue below this */
+/*
+ * Rate limit per peer: in each 10 ms window the first COALESCE_BURST
+ * flushes of its queue go out at once (an idle bus has no added latency);
+ * after that changes are merged and sent when the window ends, so a
+ * sustained stream of N sets costs each bystander ~100 messages/s, not N.
+ */
+#define COALESCE_WINDOW_NS 10000000ull
+#define COALESCE_BURST 8u
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 struct vmdb_server *vmdb_server_new(struct vmdb_db *db, const char *path, char *err, size_t errlen)
 {
@@ -79,7 +102,8 @@ struct vmdb_server *vmdb_server_new(struct vmdb_db *db, const char *path, char *
 	s->max_out = 64u << 20;
 	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->lfd < 0 || s->epfd < 0) {
+	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (s->lfd < 0 || s->epfd < 0 || s->tfd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		goto fail;
 	}
@@ -96,8 +120,13 @@ struct vmdb_server *vmdb_server_new(struct vmdb_db *db, const char *path, char *
 	s->ev_listen.p = s;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->ev_listen };
 	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+	s->ev_timer.kind = EV_TIMER;
+	s->ev_timer.p = s;
+	struct epoll_event tev = { .events = EPOLLIN, .data.ptr = &s->ev_timer };
+	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->tfd, &tev);
 	return s;
 fail:
+	if (s->tfd >= 0) close(s->tfd);
 	if (s->lfd >= 0) close(s->lfd);
 	if (s->epfd >= 0) close(s->epfd);
 	free(s);
@@ -118,6 +147,7 @@ void vmdb_server_set_limits(struct vmdb_server *s, size_t max_staged_ops, size_t
 
 int vmdb_server_fd(struct vmdb_server *s) { return s->epfd; }
 unsigned vmdb_server_peer_count(struct vmdb_server *s) { return s->npeers; }
+unsigned vmdb_server_refused(struct vmdb_server *s) { return s->refused; }
 
 static void staged_clear(struct peer *p)
 {
@@ -153,6 +183,7 @@ void vmdb_server_free(struct vmdb_server *s)
 		peer_close(s->peers);
 	close(s->lfd);
 	close(s->epfd);
+	close(s->tfd);
 	if (s->path)
 		unlink(s->path);
 	free(s->path);
@@ -224,15 +255,35 @@ static void peer_flush_queue(struct peer *p)
 	vmdb_ops_free(ops, n);
 }
 
+static void arm_timer(struct vmdb_server *s, uint64_t at)
+{
+	if (s->timer_at && s->timer_at <= at)
+		return;
+	s->timer_at = at;
+	struct itimerspec its = { .it_value = { (time_t)(at / 1000000000ull), (long)(at % 1000000000ull) } };
+	timerfd_settime(s->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Send each peer's queue now, or when its rate-limit window ends. */
 static void flush_all(struct vmdb_server *s)
 {
+	uint64_t now = mono_ns();
 	struct peer *p = s->peers;
 	while (p) {
 		struct peer *nx = p->next;
-		if (vmdb_ctx_pending(p->ctx)) {
-			peer_flush_queue(p);
-			if (!peer_write(p))
-				peer_close(p);
+		if (p->welcomed && vmdb_ctx_pending(p->ctx)) {
+			if (now - p->win_start >= COALESCE_WINDOW_NS) {
+				p->win_start = now;
+				p->win_count = 0;
+			}
+			if (p->win_count >= COALESCE_BURST) {
+				arm_timer(s, p->win_start + COALESCE_WINDOW_NS);
+			} else {
+				p->win_count++;
+				peer_flush_queue(p);
+				if (!peer_write(p))
+					peer_close(p);
+			}
 		}
 		p = nx;
 	}
@@ -271,7 +322,8 @@ static int handle_hello(struct peer *p, struct vmdb_msgbuf *m)
 	p->ctx = c;
 	p->ev_q.kind = EV_QUEUE;
 	p->ev_q.p = p;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &p->ev_q };
+	/* Edge-triggered: a deferred queue must not wake the loop until it changes. */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = &p->ev_q };
 	epoll_ctl(s->epfd, EPOLL_CTL_ADD, vmdb_ctx_fd(c), &ev);
 	p->welcomed = true;
 	if (s->hooks.peer_up)
@@ -312,7 +364,7 @@ static void handle_set(struct peer *p, struct vmdb_msgbuf *m)
 			snprintf(msg, sizeof(msg), "%s: %s", p->staged[bad].path, vmdb_strerror(rc));
 	}
 	staged_clear(p);
-	/* This peer's own echo goes out before its RESULT. */
+	/* This peer's own echo goes out before its RESULT, whatever the rate. */
 	peer_flush_queue(p);
 	vmdb_wire_put_result(&p->out, m->h.reqid, rc, msg);
 	flush_all(s);
@@ -470,6 +522,7 @@ static void do_accept(struct vmdb_server *s)
 			}
 			vmdb_wbuf_free(&b);
 			close(fd);
+			s->refused++;
 			continue;
 		}
 		struct peer *p = calloc(1, sizeof(*p));
@@ -512,6 +565,15 @@ void vmdb_server_dispatch(struct vmdb_server *s)
 			do_accept(s);
 			continue;
 		}
+		if (e->kind == EV_TIMER) {
+			uint64_t x;
+			if (read(s->tfd, &x, sizeof(x)) < 0) {
+				/* EAGAIN: a re-armed timer; flush_all decides anyway. */
+			}
+			s->timer_at = 0;
+			flush_all(s);
+			continue;
+		}
 		struct peer *p = e->p;
 		/* A peer closed earlier in this batch may still have an event here. */
 		bool alive = false;
@@ -527,15 +589,21 @@ void vmdb_server_dispatch(struct vmdb_server *s)
 			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				ok = peer_read(p);
 		}
-		if (ok) {
-			peer_flush_queue(p);
-			ok = peer_write(p);
+		if (ok && e->kind == EV_QUEUE) {
+			/* Local changes: rate-limited like everyone's. */
+			flush_all(s);
+			continue;
 		}
+		if (ok)
+			ok = peer_write(p);
 		if (ok && p->closing && p->out.len == 0)
 			ok = false;
 		if (!ok)
 			peer_close(p);
 	}
+	/* Queues held back by a full output buffer go out once it drains. */
+	if (n > 0)
+		flush_all(s);
 }
 
 void vmdb_server_fd_cb(void *server, uint32_t events)

@@ -144,8 +144,6 @@ static void dsdt_body(struct vmx_vm *vm, struct aml *a)
 	pci = aml_device_begin(a, "PCI0");
 	aml_name(a, "_HID");
 	aml_eisaid(a, "PNP0A03");
-	aml_name(a, "_ADR");
-	aml_integer(a, 0);
 	aml_name(a, "_BBN");
 	aml_integer(a, 0);
 	aml_name(a, "_UID");

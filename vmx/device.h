@@ -32,6 +32,8 @@ struct vdev_class {
 	void (*destroy)(struct vdev *dev);
 	/* Saved state described as data; NULL when the device has none. */
 	const struct vstate_desc *state;
+	/* After a restore: re-arm timers and recompute derived state. */
+	void (*post_load)(struct vdev *dev);
 };
 
 struct vdev {

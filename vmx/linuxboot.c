@@ -14,18 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if __has_include("acpi.h")
 #include "acpi.h"
-#else
-/* Until vmx/acpi.c lands: no tables (Linux then runs without ACPI). */
-static int acpi_build(struct vmx_vm *vm, uint64_t base, uint8_t *buf, size_t cap, size_t *used,
-                      uint64_t *rsdp, char *err, size_t errlen)
-{
-	*used = 0;
-	*rsdp = 0;
-	return 0;
-}
-#endif
 #include "log.h"
 #include "platform.h"
 #include "vm.h"

@@ -385,6 +385,7 @@ int vmx_loop_run(struct vmx_loop *l)
 
 	l->thread = pthread_self();
 	l->running = true;
+	atomic_store(&l->quit, false);
 	loop_program_timerfd(l);
 	while (!l->quit) {
 		int n = epoll_wait(l->epfd, evs, 16, -1);

@@ -19,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "../vmdb/vmx_link.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
@@ -57,6 +58,29 @@ static int vmx_take_lock(const char *vmx, char *err, size_t errlen)
 			vlog_warn("cannot write pid to %s", path);
 	}
 	return fd;   /* held until the process exits */
+}
+
+/* A power request written into VMDB by vireoctl or the GUI. */
+static void vmx_on_link_request(void *opaque, enum vmx_link_request req)
+{
+	struct vmx_vm *vm = opaque;
+
+	switch (req) {
+	case VMX_LINK_REQ_OFF:
+		/* Graceful: the guest's own shutdown through the ACPI power button. */
+		if (vmx_vm_power_button(vm) != 0)
+			vmx_vm_request_power(vm, VMX_POWER_OFF, "stop requested (no power button)");
+		break;
+	case VMX_LINK_REQ_HARDOFF:
+		vmx_vm_request_power(vm, VMX_POWER_OFF, "hard stop requested");
+		break;
+	case VMX_LINK_REQ_RESET:
+		vmx_vm_request_power(vm, VMX_POWER_RESET, "reset requested");
+		break;
+	default:
+		vlog_info("VMDB power request %d not supported", (int)req);
+		break;
+	}
 }
 
 static void vmx_on_signal(void *opaque, uint32_t events)
@@ -123,7 +147,11 @@ int main(int argc, char **argv)
 		}
 		memcpy(key, overrides[i], kl);
 		key[kl] = 0;
-		vmxcfg_set(cfg, key, eq + 1);
+		if (vmxcfg_set(cfg, key, eq + 1) != 0) {
+			fprintf(stderr, "vireo-vmx: -s %s: not a valid key=value\n", overrides[i]);
+			vmxcfg_free(cfg);
+			return 2;
+		}
 	}
 	if (vmx_take_lock(vmxcfg_path(cfg), err, sizeof(err)) < 0) {
 		fprintf(stderr, "vireo-vmx: %s\n", err);
@@ -161,8 +189,20 @@ int main(int argc, char **argv)
 	if (vm->signal_fd >= 0)
 		vmx_loop_add_fd(vm->loop, vm->signal_fd, EPOLLIN, vmx_on_signal, vm);
 
+	struct vmx_link *lk = vmx_link_open_env(err, sizeof(err));
+	if (!lk && getenv("VIREO_VMDB_SOCK"))
+		vlog_warn("VMDB: %s", err);
+	if (lk) {
+		vmx_link_on_request(lk, vmx_on_link_request, vm);
+		vmx_link_attach(lk, vm->loop);
+		vmx_link_publish_power(lk, VMX_LINK_ON, NULL);
+	}
 	status = vmx_vm_run(vm);
 	vlog_info("exit status %d", status);
+	if (lk) {
+		vmx_link_publish_power(lk, VMX_LINK_OFF, vm->fail_reason[0] ? vm->fail_reason : "powered off");
+		vmx_link_close(lk);
+	}
 	if (vm->signal_fd >= 0)
 		close(vm->signal_fd);
 	vmx_vm_destroy(vm);

@@ -120,6 +120,25 @@ static void pci_unmap_bar(struct pci_dev *d, unsigned i)
 	b->mapped = false;
 }
 
+/*
+ * Is [base, base+len) free on the bus?  Checked first so that a guest
+ * placing BARs over other devices gets a rate-limited line, not the bus's
+ * error for every attempt.
+ */
+static bool pci_range_free(struct iobus *bus, uint64_t base, uint64_t len)
+{
+	bool free_ = true;
+
+	vmx_mutex_lock(&bus->lock);
+	for (unsigned i = 0; i < bus->nranges && free_; i++) {
+		const struct iobus_range *r = &bus->ranges[i];
+		if (base < r->base + r->len && r->base < base + len)
+			free_ = false;
+	}
+	vmx_mutex_unlock(&bus->lock);
+	return free_;
+}
+
 /* Bring every BAR's bus mapping in line with the command register and BARs. */
 static void pci_update_mappings(struct pci_dev *d)
 {
@@ -144,7 +163,8 @@ static void pci_update_mappings(struct pci_dev *d)
 			pci_unmap_bar(d, i);
 		if (want && !b->mapped) {
 			struct iobus *bus = io ? &d->vm->pio : &d->vm->mmio;
-			if (iobus_register(bus, addr, b->size, b->ops, b->opaque, d->name) == 0) {
+			if (pci_range_free(bus, addr, b->size) &&
+			    iobus_register(bus, addr, b->size, b->ops, b->opaque, d->name) == 0) {
 				b->mapped = true;
 				b->mapped_addr = addr;
 			} else {

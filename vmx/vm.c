@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acpi.h"
 #include "backdoor.h"
 #include "linuxboot.h"
 #include "log.h"
@@ -163,6 +164,12 @@ void vmx_vm_request_exit(struct vmx_vm *vm, int status, const char *why)
 	vmx_vm_request_power(vm, status == 0 ? VMX_POWER_OFF : VMX_POWER_FAIL, why);
 	if (status != 0)
 		vm->exit_status = status;
+}
+
+int vmx_vm_power_button(struct vmx_vm *vm)
+{
+	acpi_power_button(vm);
+	return 0;
 }
 
 void vmx_vm_kick(struct vmx_vm *vm, int vcpu_id)

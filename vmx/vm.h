@@ -97,6 +97,9 @@ void vmx_vm_request_power(struct vmx_vm *vm, enum vmx_power_request req, const c
 /* Power off with a given process exit status (the test device uses it). */
 void vmx_vm_request_exit(struct vmx_vm *vm, int status, const char *why);
 
+/* Press the ACPI power button (graceful shutdown); -1 when the VM has none. */
+int vmx_vm_power_button(struct vmx_vm *vm);
+
 /* Find a device's private state by class name (for devices that cooperate). */
 void *vmx_vm_device(struct vmx_vm *vm, const char *class_name);
 

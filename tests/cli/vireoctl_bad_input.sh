@@ -14,6 +14,7 @@ expect 2 "create: missing NAME" "missing NAME" -- "$C" create --dir "$T"
 expect 2 "create: two names" 'unexpected argument "b"' -- "$C" create a b --dir "$T"
 expect 2 "create: --memsize abc" '--memsize "abc": not a number' -- "$C" create vm --dir "$T" --memsize abc
 expect 2 "create: --memsize 2 (too small)" '--memsize "2": out of range' -- "$C" create vm --dir "$T" --memsize 2
+expect 2 "create: --memsize 6 (not a multiple of 4)" '--memsize "6": not a multiple of 4 MB' -- "$C" create vm --dir "$T" --memsize 6
 expect 2 "create: --memsize huge" '--memsize "99999999999999999999999"' -- "$C" create vm --dir "$T" --memsize 99999999999999999999999
 expect 2 "create: --cpus 0" '--cpus "0": out of range' -- "$C" create vm --dir "$T" --cpus 0
 expect 2 "create: --cpus 1000" '--cpus "1000": out of range' -- "$C" create vm --dir "$T" --cpus 1000

@@ -169,7 +169,7 @@ int main(void)
 	devtest_mmio_write(t, SEL + 3, 1, 0xff);
 	for (uint32_t idx = 0; idx < 0x100; idx++)
 		reg_write(t, idx, 0xffffffff);
-	for (unsigned g = 0; g < 40; g++)
+	for (unsigned g = 0; g < VMX_IOAPIC_PINS; g++)
 		vmx_irq_pulse(t->vm, g);
 	for (unsigned v = 0; v < 256; v++)
 		lapic_eoi(t, (uint8_t)v);

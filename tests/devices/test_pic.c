@@ -247,6 +247,38 @@ int main(void)
 		(void)ack(t);
 	}
 
+	/* Saved state restores into a fresh PIC: base, IMR, ISR come back. */
+	{
+		struct vstate_buf b = { 0 };
+		struct devtest *t2 = devtest_new("");
+		char err[256];
+		pic_init_seq(t, 0x01);
+		out8(t, 0x21, 0x5a);
+		vmx_irq_pulse(t->vm, 0);
+		T_EQ_U64(ack(t), 0x20);
+		T_ASSERT(vstate_save(&b, t->vm->devices->cls->state, t->vm->devices->priv) == 0);
+		T_ASSERT(t2 && devtest_add(t2, "pic") == 0);
+		if (t2 && t2->vm->devices) {
+			b.pos = 0;
+			T_ASSERT(vstate_load(&b, t2->vm->devices->cls->state, t2->vm->devices->priv,
+			                     err, sizeof(err)) == 0);
+			T_EQ_U64(in8(t2, 0x21), 0x5a);
+			T_EQ_U64(read_isr(t2, 0x20), 0x01);
+			eoi_master(t2);
+			vmx_irq_pulse(t2->vm, 0);
+			T_EQ_U64(ack(t2), 0x20);
+			/* A truncated stream is refused. */
+			b.pos = 0;
+			b.len -= 3;
+			T_ASSERT(vstate_load(&b, t2->vm->devices->cls->state, t2->vm->devices->priv,
+			                     err, sizeof(err)) != 0);
+		}
+		vstate_buf_free(&b);
+		devtest_free(t2);
+		eoi_master(t);
+		out8(t, 0x21, 0x00);
+	}
+
 	/* Reset through the class: state back to power-on. */
 	for (struct vdev *d = t->vm->devices; d; d = d->next)
 		d->cls->reset(d);

@@ -137,11 +137,12 @@ lm_start:
 	movl	$VEC_SPURIOUS, %edi
 	leaq	isr_spurious(%rip), %rsi
 	call	set_gate
-	movl	$VEC_SYSCALL, %edi
-	leaq	isr_syscall(%rip), %rsi
-	movl	$0xEE, %edx             # DPL3: int $0x80 from user mode
-	call	set_gate
 	lidt	idt_desc(%rip)
+
+	movl	$6, %edi                # #UD doubles as the system call (see isr_ud)
+	leaq	isr_ud(%rip), %rsi
+	movl	$0x8E, %edx
+	call	set_gate
 
 	call	guest_main
 	movl	%eax, %edi
@@ -165,10 +166,27 @@ set_gate:
 	ret
 
 # ---------------------------------------------------------------- helpers
-# putc(%dil): COM1, waiting (bounded) for THR empty
+# putc(%dil): COM1, waiting (bounded) for THR empty.  From CPL3 it is a
+# system call.  IOPL=3 is set for user mode, but on a host whose KVM runs
+# the guest kernel in software (nested) CPL3 port I/O still faults, INT n
+# from CPL3 raises #UD and SYSCALL does not leave CPL3; exceptions are the
+# one user->kernel path that works everywhere, so a system call is UD2
+# with the number in %eax (isr_ud).
 .globl putc
 putc:
 	pushq	%rax
+	movw	%cs, %ax
+	testb	$3, %al
+	jz	kputc
+	pushq	%rcx
+	pushq	%r11
+	movl	$SYS_PUTC, %eax
+	ud2
+	popq	%r11
+	popq	%rcx
+	popq	%rax
+	ret
+kputc:
 	pushq	%rcx
 	pushq	%rdx
 	movw	$(COM1 + 5), %dx
@@ -349,17 +367,38 @@ isr_lapic:
 isr_spurious:
 	iretq
 
-# int $0x80: %eax = 1: exit with status %ebx (only from CPL3)
-isr_syscall:
-	cmpl	$1, %eax
-	jne	1f
+# #UD: UD2 from CPL3 is a system call (%eax = SYS_EXIT: exit with status
+# %edi; SYS_PUTC: putc(%dil)); any other #UD is a fault.
+isr_ud:
 	testb	$3, 8(%rsp)
-	jz	1f
+	jz	exc_6
+	pushq	%rsi
+	movq	8(%rsp), %rsi
+	cmpw	$0x0B0F, (%rsi)         # UD2 = 0F 0B
+	popq	%rsi
+	jne	exc_6
+	addq	$2, (%rsp)
+	cmpl	$SYS_PUTC, %eax
+	jne	1f
+	call	kputc_call
+	iretq
+1:	cmpl	$SYS_EXIT, %eax
+	jne	2f
 	leaq	msg_sysexit(%rip), %rsi
 	call	puts
-	movl	%ebx, %edi
 	call	exit_status
-1:	iretq
+2:	iretq
+
+kputc_call:
+	pushq	%rax
+	jmp	kputc
+
+# user_exit(status %edi): from CPL3, exit through the system call
+.globl user_exit
+user_exit:
+	movl	$SYS_EXIT, %eax
+	ud2
+	jmp	.
 
 .macro EXC_NOERR n
 exc_\n:
@@ -438,4 +477,4 @@ msg_fault:   .asciz "FAULT vector="
 msg_err:     .asciz " error="
 msg_rip:     .asciz " rip="
 msg_cr2:     .asciz " cr2="
-msg_sysexit: .asciz "syscall: exit from CPL3\n"
+msg_sysexit: .asciz "syscall: exit\n"

@@ -1,6 +1,5 @@
 # guest_boot.s — boot to long mode, check the VMware CPUID identity, print
-# from CPL3 through COM1 (IOPL=3), and exit through a syscall (int 0x80,
-# which also checks the TSS stack switch from CPL3).
+# from CPL3 (COM1 through a system call), and exit through a system call.
 .include "guest.inc"
 	.text
 	.code64
@@ -67,12 +66,10 @@ user_main:
 	jne	1f
 	leaq	msg_user(%rip), %rsi
 	call	puts
-	movl	$1, %eax
-	movl	$STATUS_OK, %ebx
-	int	$0x80
-1:	movl	$0x7F, %ebx             # not at CPL3: fail
-	movl	$1, %eax
-	int	$0x80
+	movl	$STATUS_OK, %edi
+	call	user_exit
+1:	movl	$0x7F, %edi
+	call	user_exit
 	jmp	.
 
 	.section .rodata

@@ -42,12 +42,10 @@ user_main:
 	je	1f
 	leaq	msg_bad(%rip), %rsi
 	call	puts
-	movl	$0x41, %ebx
-	movl	$1, %eax
-	int	$0x80
-1:	movl	$STATUS_OK, %ebx
-	movl	$1, %eax
-	int	$0x80
+	movl	$0x41, %edi
+	call	user_exit
+1:	movl	$STATUS_OK, %edi
+	call	user_exit
 	jmp	.
 
 	.section .rodata

@@ -54,18 +54,16 @@ user_main:
 	jnz	8f
 	leaq	msg_ok(%rip), %rsi
 	call	puts
-	movl	$STATUS_OK, %ebx
-	movl	$1, %eax
-	int	$0x80
+	movl	$STATUS_OK, %edi
+	call	user_exit
 8:	leaq	msg_bad(%rip), %rsi
 	call	puts
 	movl	%r15d, %edi
 	call	puthex
 	movl	$'\n', %edi
 	call	putc
-	leal	0x40(%r15), %ebx
-	movl	$1, %eax
-	int	$0x80
+	leal	0x40(%r15), %edi
+	call	user_exit
 	jmp	.
 
 	.section .rodata

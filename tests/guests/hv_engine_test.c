@@ -29,6 +29,7 @@
 #define ROM_SIZE   0x10000ull
 #define TESTDEV    0xFEBF0000ull
 #define STATUS_OK  42
+#define GUEST_LIMIT_NS 20000000000ull
 
 static int failures;
 
@@ -43,6 +44,8 @@ static int failures;
 	} while (0)
 
 struct harness {
+	const struct vmm_engine *e;
+	struct vmm_vcpu *cpu;    /* kicked when the guest writes EXIT */
 	char serial[8192];
 	size_t serial_len;
 	int exit_status;         /* -1 until the guest writes EXIT */
@@ -86,7 +89,13 @@ static void h_mmio(struct harness *h, uint64_t gpa, unsigned size, bool write, u
 	switch (gpa - TESTDEV) {
 	case 0x00: v = 0x54534556; break;
 	case 0x04: if (write) h->scratch = (uint32_t)v; else v = h->scratch; break;
-	case 0x08: if (write && h->exit_status < 0) h->exit_status = (int)(v & 0xFF); break;
+	case 0x08:
+		if (write && h->exit_status < 0) {
+			h->exit_status = (int)(v & 0xFF);
+			if (h->cpu)   /* stop the vCPU as a platform powering off would */
+				h->e->vcpu_kick(h->cpu);
+		}
+		break;
 	case 0x0C: v = h->counter++; break;
 	case 0x18: if (write) h->scratch64 = v; else v = h->scratch64; break;
 	case 0x20: v = now_ns() - h->t0; break;
@@ -94,6 +103,8 @@ static void h_mmio(struct harness *h, uint64_t gpa, unsigned size, bool write, u
 	}
 	if (!write)
 		memcpy(data, &v, size);
+	if (getenv("HV_TEST_DEBUG"))
+		fprintf(stderr, "mmio %s 0x%" PRIx64 " = 0x%" PRIx64 "\n", write ? "W" : "R", gpa, v);
 }
 
 static bool host_pic_pending(void *o) { (void)o; return false; }
@@ -168,6 +179,8 @@ static int machine_init(struct machine *m, bool sync_mmio)
 		return -1;
 	}
 	m->cpu = m->e->vcpu_create(m->vm, 0, err, sizeof(err));
+	m->h.e = m->e;
+	m->h.cpu = m->cpu;
 	if (!m->cpu) {
 		fprintf(stderr, "vcpu_create: %s\n", err);
 		return -1;
@@ -189,7 +202,8 @@ static unsigned run_guest(struct machine *m, double limit_s)
 	m->h.t0 = now_ns();
 	uint64_t deadline = m->h.t0 + (uint64_t)(limit_s * 1e9);
 	while (m->h.exit_status < 0) {
-		memset(&ex, 0, sizeof(ex));   /* as the platform does */
+		if (m->ops.mmio)
+			memset(&ex, 0, sizeof(ex));   /* as the platform does */
 		if (m->e->vcpu_run(m->cpu, &ex) < 0) {
 			CHECK(0, "vcpu_run: %s (%s)", strerror(errno), ex.msg);
 			break;
@@ -209,7 +223,9 @@ static unsigned run_guest(struct machine *m, double limit_s)
 			return kicked;
 		}
 		if (now_ns() > deadline) {
-			CHECK(0, "guest did not finish within %.0f s", limit_s);
+			struct vmm_regs r;
+			m->e->get_regs(m->cpu, &r);
+			CHECK(0, "guest did not finish within %.0f s (RIP 0x%" PRIx64 ")", limit_s, r.rip);
 			break;
 		}
 	}
@@ -226,6 +242,8 @@ static void expect_serial(struct machine *m, const char *name, const char *needl
 struct kicker {
 	struct machine *m;
 	atomic_bool stop;
+	bool periodic;           /* kick every 2 ms; else only as a watchdog after the deadline */
+	uint64_t deadline;
 	unsigned sent;
 };
 
@@ -234,8 +252,10 @@ static void *kicker_thread(void *arg)
 	struct kicker *k = arg;
 	while (!atomic_load(&k->stop)) {
 		usleep(2000);
-		k->m->e->vcpu_kick(k->m->cpu);
-		k->sent++;
+		if (k->periodic || now_ns() > k->deadline) {
+			k->m->e->vcpu_kick(k->m->cpu);
+			k->sent++;
+		}
 	}
 	return NULL;
 }
@@ -252,16 +272,15 @@ static int run_one(const char *dir, struct machine *m, const char *name, bool sy
 		failures++;
 		return -1;
 	}
-	struct kicker k = { .m = m };
+	struct kicker k = { .m = m, .periodic = kick, .deadline = now_ns() + GUEST_LIMIT_NS };
 	pthread_t t;
-	if (kick)
-		pthread_create(&t, NULL, kicker_thread, &k);
+	pthread_create(&t, NULL, kicker_thread, &k);
 	uint64_t t0 = now_ns();
-	unsigned kicked = run_guest(m, 60);
+	unsigned kicked = run_guest(m, GUEST_LIMIT_NS / 1e9);
 	uint64_t t1 = now_ns();
+	atomic_store(&k.stop, true);
+	pthread_join(t, NULL);
 	if (kick) {
-		atomic_store(&k.stop, true);
-		pthread_join(t, NULL);
 		CHECK(kicked > 0, "%s: %u kicks sent, none seen as VMM_EXIT_KICKED", name, k.sent);
 	}
 	CHECK(m->h.exit_status == STATUS_OK, "%s: exit status %d, expected %d", name,
@@ -336,6 +355,7 @@ static void state_checks(struct machine *m)
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : ".";
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		printf("SKIP: /dev/kvm is not usable here (%s)\n", strerror(errno));
@@ -362,13 +382,18 @@ int main(int argc, char **argv)
 		expect_serial(&m, "boot", "boot: long mode ok");
 		expect_serial(&m, "boot", "cpuid: VMwareVMware tsc_khz=");
 		expect_serial(&m, "boot", "apic_khz=1000000");
-		expect_serial(&m, "boot", "syscall: exit from CPL3");
+		expect_serial(&m, "boot", "syscall: exit");
 		state_checks(&m);
 		/* After reset the same VM boots again from the reset vector. */
 		m.h.exit_status = -1;
 		m.h.serial_len = 0;
 		memset(m.ram, 0, RAM_SIZE);
-		run_guest(&m, 60);
+		struct kicker k = { .m = &m, .deadline = now_ns() + GUEST_LIMIT_NS };
+		pthread_t t;
+		pthread_create(&t, NULL, kicker_thread, &k);
+		run_guest(&m, GUEST_LIMIT_NS / 1e9);
+		atomic_store(&k.stop, true);
+		pthread_join(t, NULL);
 		CHECK(m.h.exit_status == STATUS_OK, "boot after vcpu_reset: status %d", m.h.exit_status);
 		expect_serial(&m, "boot after reset", "user: hello from CPL3");
 		machine_fini(&m);

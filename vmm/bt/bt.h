@@ -164,6 +164,7 @@ struct bt_lapic {
 	uint32_t irr[8], isr[8], tmr[8];
 	atomic_uint pending_ext;     /* set from other threads: re-scan irr_ext */
 	atomic_uint irr_ext[8];      /* vectors posted by other threads */
+	atomic_uint tmr_ext[8];      /* ... and which of them are level-triggered */
 };
 
 /* ---- the vCPU ---- */
@@ -184,6 +185,8 @@ struct bt_tlb_entry {
 #define BT_TLB_GLOBAL 0x10u
 #define BT_TLB_CODE  0x20u       /* page holds translated code: writes go slow path */
 #define BT_TLB_DIRTY 0x40u       /* the PTE's D bit is already set */
+#define BT_TLB_RW    0x400u      /* R/W set at every level (bt_mmu.c); used by the
+                                  * bt_exec.c fast path, keep the two in step */
 
 /* Access kinds for bt_mmu_*() and bt_mem_*() */
 #define BT_ACC_READ  0x1u
@@ -300,6 +303,10 @@ void bt_op_write(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx, uin
 /* Wide operands (XMM, m128, m80, m512): bytes little-endian. */
 void bt_op_read_buf(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx, void *buf, unsigned len);
 void bt_op_write_buf(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx, const void *buf, unsigned len);
+/* Host pointer for [off, off+len) in segment s when the access hits the
+ * software TLB within one RAM page in 64-bit mode with the right permissions;
+ * NULL otherwise (then use bt_mem_*).  For bulk and string fast paths. */
+uint8_t *bt_mem_ptr(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len, bool write);
 /* Effective address (offset within the segment) of a memory operand. */
 uint64_t bt_op_ea(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx);
 /* Segment register used by a memory operand. */
@@ -418,10 +425,6 @@ void bt_desc_set_accessed(struct bt_cpu *cpu, uint16_t sel, uint64_t desc);
 unsigned bt_stack_width(const struct bt_cpu *cpu);
 void bt_sys_push(struct bt_cpu *cpu, unsigned size, uint64_t v);
 uint64_t bt_sys_pop(struct bt_cpu *cpu, unsigned size);
-/* MOV to/from CRn/DRn (Zydis decodes 0F 20..23 as ZYDIS_MNEMONIC_MOV):
- * bt_alu.c's MOV calls this when an operand register is CR0..CR15 or
- * DR0..DR15 (bt_sys.c: CPL check, reserved bits, side effects). */
-void bt_sys_mov_crdr(struct bt_cpu *cpu, const struct bt_insn *in);
 /* Registration of bt_seg.c/bt_exc.c handlers; called from bt_sys_init(). */
 void bt_seg_register(void);
 void bt_exc_register(void);
@@ -431,10 +434,10 @@ void bt_exc_register(void);
  * define to 1 when the instructions work (bt-fpu: SSE3, SSSE3; bt-core:
  * CX16, POPCNT).  bt_sys.c's CPUID reports exactly these.
  */
-#define BT_FEAT_SSE3   0
-#define BT_FEAT_SSSE3  0
-#define BT_FEAT_CX16   0
-#define BT_FEAT_POPCNT 0
+#define BT_FEAT_SSE3   1   /* bt_sse.c, bt_sse_int.c, FISTTP in bt_x87.c */
+#define BT_FEAT_SSSE3  1
+#define BT_FEAT_CX16   1
+#define BT_FEAT_POPCNT 1
 
 /* ---- system (bt_sys.c) ---- */
 

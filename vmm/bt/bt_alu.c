@@ -245,12 +245,22 @@ static unsigned bt_count(struct bt_cpu *cpu, const struct bt_insn *in, unsigned 
 	return (unsigned)RD(idx) & (s == 8 ? 0x3f : 0x1f);
 }
 
+/* A count of 0 changes nothing, except that a 32-bit register destination
+ * is still written (its upper half cleared), as on current cores. */
+static void bt_count0(struct bt_cpu *cpu, const struct bt_insn *in, unsigned s, uint64_t a)
+{
+	if (s == 4 && in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+		WR(0, a);
+}
+
 static void h_shl(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	unsigned s = bt_osz(in), c = bt_count(cpu, in, 1, s);
 	uint64_t m = bt_mask(s), a = RD(0) & m;
-	if (c == 0)
+	if (c == 0) {
+		bt_count0(cpu, in, s, a);
 		return;
+	}
 	uint64_t d = c >= s * 8 ? 0 : (a << c) & m;
 	WR(0, d);
 	bt_lazy_set(&cpu->lazy, BT_CC_SHL, s, d, a, c);
@@ -260,8 +270,10 @@ static void h_shr(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	unsigned s = bt_osz(in), c = bt_count(cpu, in, 1, s);
 	uint64_t m = bt_mask(s), a = RD(0) & m;
-	if (c == 0)
+	if (c == 0) {
+		bt_count0(cpu, in, s, a);
 		return;
+	}
 	uint64_t d = c >= 64 ? 0 : a >> c;
 	WR(0, d);
 	bt_lazy_set(&cpu->lazy, BT_CC_SHR, s, d, a, c);
@@ -271,8 +283,10 @@ static void h_sar(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	unsigned s = bt_osz(in), c = bt_count(cpu, in, 1, s);
 	uint64_t m = bt_mask(s), a = RD(0) & m;
-	if (c == 0)
+	if (c == 0) {
+		bt_count0(cpu, in, s, a);
 		return;
+	}
 	uint64_t d = (uint64_t)(bt_sext(a, s) >> (c > 63 ? 63 : c)) & m;
 	WR(0, d);
 	bt_lazy_set(&cpu->lazy, BT_CC_SAR, s, d, a, c);
@@ -282,8 +296,10 @@ static void h_rol(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	unsigned s = bt_osz(in), bits = s * 8, c = bt_count(cpu, in, 1, s);
 	uint64_t m = bt_mask(s), a = RD(0) & m;
-	if (c == 0)
+	if (c == 0) {
+		bt_count0(cpu, in, s, a);
 		return;
+	}
 	unsigned r = c % bits;
 	uint64_t d = r ? ((a << r) | (a >> (bits - r))) & m : a;
 	WR(0, d);
@@ -296,8 +312,10 @@ static void h_ror(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	unsigned s = bt_osz(in), bits = s * 8, c = bt_count(cpu, in, 1, s);
 	uint64_t m = bt_mask(s), a = RD(0) & m;
-	if (c == 0)
+	if (c == 0) {
+		bt_count0(cpu, in, s, a);
 		return;
+	}
 	unsigned r = c % bits;
 	uint64_t d = r ? ((a >> r) | (a << (bits - r))) & m : a;
 	WR(0, d);
@@ -310,8 +328,10 @@ static void h_rcl(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	unsigned s = bt_osz(in), bits = s * 8, c = bt_count(cpu, in, 1, s);
 	uint64_t m = bt_mask(s), d = RD(0) & m;
-	if (c == 0)
+	if (c == 0) {
+		bt_count0(cpu, in, s, d);
 		return;
+	}
 	unsigned r = c % (bits + 1);
 	bool cf = bt_get_cf(cpu);
 	for (unsigned i = 0; i < r; i++) {
@@ -328,8 +348,10 @@ static void h_rcr(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	unsigned s = bt_osz(in), bits = s * 8, c = bt_count(cpu, in, 1, s);
 	uint64_t m = bt_mask(s), d = RD(0) & m;
-	if (c == 0)
+	if (c == 0) {
+		bt_count0(cpu, in, s, d);
 		return;
+	}
 	unsigned r = c % (bits + 1);
 	bool cf = bt_get_cf(cpu);
 	bool of = ((d & bt_msb(s)) != 0) != cf;
@@ -347,15 +369,18 @@ static void h_shld(struct bt_cpu *cpu, const struct bt_insn *in)
 	unsigned s = bt_osz(in), bits = s * 8, c = bt_count(cpu, in, 2, s);
 	uint64_t m = bt_mask(s), a = RD(0) & m, b = RD(1) & m, d;
 	bool cf;
-	if (c == 0)
+	if (c == 0) {
+		bt_count0(cpu, in, s, a);
 		return;
+	}
 	if (c < bits) {
 		d = ((a << c) | (b >> (bits - c))) & m;
 		cf = (a >> (bits - c)) & 1;
 	} else {
-		/* 16-bit with count > 16: undefined; model as a 32-bit b:a:b rotate */
+		/* 16-bit with count >= 16: undefined; current cores shift
+		 * through the 48-bit a:b:a */
 		uint64_t cat = (a << 32) | (b << 16) | a;
-		d = (cat << (c - 16)) >> 32 & m;
+		d = (cat >> (32 - c)) & m;
 		cf = (cat >> (48 - c)) & 1;
 	}
 	WR(0, d);
@@ -368,15 +393,17 @@ static void h_shrd(struct bt_cpu *cpu, const struct bt_insn *in)
 	unsigned s = bt_osz(in), bits = s * 8, c = bt_count(cpu, in, 2, s);
 	uint64_t m = bt_mask(s), a = RD(0) & m, b = RD(1) & m, d;
 	bool cf;
-	if (c == 0)
+	if (c == 0) {
+		bt_count0(cpu, in, s, a);
 		return;
+	}
 	if (c < bits) {
 		d = ((a >> c) | (b << (bits - c))) & m;
 		cf = (a >> (c - 1)) & 1;
 	} else {
 		uint64_t cat = (a << 32) | (b << 16) | a;
-		d = (cat >> (c - 16)) & m;
-		cf = (cat >> (c - 17)) & 1;
+		d = (cat >> c) & m;
+		cf = (cat >> (c - 1)) & 1;
 	}
 	WR(0, d);
 	bool of = ((d ^ a) & bt_msb(s)) != 0;

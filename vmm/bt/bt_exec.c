@@ -145,7 +145,79 @@ static bool bt_is_xmm(ZydisRegister r)
 	return r >= ZYDIS_REGISTER_XMM0 && r <= ZYDIS_REGISTER_XMM15;
 }
 
+/*
+ * Fast path for memory in 64-bit mode: a software-TLB hit inside one page of
+ * RAM, with the permissions the slow path would check (CPL 3 needs USER; a
+ * write needs RW and DIRTY and must not hit a code page).  Anything else
+ * returns NULL: the caller takes bt_mem_read/bt_mem_write, which also fill
+ * the TLB.  The tag holds the full canonical page address, so a
+ * non-canonical address never hits.
+ */
+uint8_t *bt_mem_ptr(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len, bool write)
+{
+	if (!(cpu->seg[BT_CS].attr & BT_SEG_L) || !(cpu->efer & BT_EFER_LMA))
+		return NULL;
+	uint64_t lin = off + ((s == BT_FS || s == BT_GS) ? cpu->seg[s].base : 0);
+	if ((lin & 0xfff) + len > 4096)
+		return NULL;
+	const struct bt_tlb_entry *t = &cpu->tlb[(lin >> 12) & (BT_TLB_SIZE - 1)];
+	if (t->tag != ((lin & ~0xfffull) | 1) || !t->hva)
+		return NULL;
+	if (cpu->cpl == 3 && !(t->perm & BT_TLB_USER))
+		return NULL;
+	if (write && (t->perm & (BT_TLB_DIRTY | BT_TLB_CODE | BT_TLB_RW)) != (BT_TLB_DIRTY | BT_TLB_RW))
+		return NULL;
+	return t->hva + (lin & 0xfff);
+}
+
+static inline uint8_t *bt_fast_ptr(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx,
+                                   unsigned size, bool write)
+{
+	if (in->zi.machine_mode != ZYDIS_MACHINE_MODE_LONG_64)
+		return NULL;
+	return bt_mem_ptr(cpu, bt_op_seg(in, idx), bt_op_ea(cpu, in, idx), size, write);
+}
+
+static uint64_t bt_op_read_slow(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx);
+static void bt_op_write_slow(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx, uint64_t v);
+
+/* The common register cases stay small so they need no stack frame. */
 uint64_t bt_op_read(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx)
+{
+	const ZydisDecodedOperand *op = &in->ops[idx];
+
+	if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		unsigned r = op->reg.value;
+		if (r - ZYDIS_REGISTER_RAX <= 15u)
+			return cpu->gpr[r - ZYDIS_REGISTER_RAX];
+		if (r - ZYDIS_REGISTER_EAX <= 15u)
+			return (uint32_t)cpu->gpr[r - ZYDIS_REGISTER_EAX];
+	} else if (op->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		return op->imm.value.u;
+	}
+	return bt_op_read_slow(cpu, in, idx);
+}
+
+void bt_op_write(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx, uint64_t v)
+{
+	const ZydisDecodedOperand *op = &in->ops[idx];
+
+	if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		unsigned r = op->reg.value;
+		if (r - ZYDIS_REGISTER_RAX <= 15u) {
+			cpu->gpr[r - ZYDIS_REGISTER_RAX] = v;
+			return;
+		}
+		if (r - ZYDIS_REGISTER_EAX <= 15u) {
+			cpu->gpr[r - ZYDIS_REGISTER_EAX] = (uint32_t)v;
+			return;
+		}
+	}
+	bt_op_write_slow(cpu, in, idx, v);
+}
+
+static __attribute__((noinline)) uint64_t bt_op_read_slow(struct bt_cpu *cpu, const struct bt_insn *in,
+                                                          unsigned idx)
 {
 	const ZydisDecodedOperand *op = &in->ops[idx];
 
@@ -161,6 +233,12 @@ uint64_t bt_op_read(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx)
 		unsigned size = op->size / 8;
 		if (size == 0 || size > 8)
 			size = 8;
+		uint8_t *p = bt_fast_ptr(cpu, in, idx, size, false);
+		if (p) {
+			uint64_t v = 0;
+			memcpy(&v, p, size);   /* little-endian host */
+			return v;
+		}
 		return bt_mem_read(cpu, bt_op_seg(in, idx), bt_op_ea(cpu, in, idx), size);
 	}
 	case ZYDIS_OPERAND_TYPE_IMMEDIATE:
@@ -172,7 +250,8 @@ uint64_t bt_op_read(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx)
 	}
 }
 
-void bt_op_write(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx, uint64_t v)
+static __attribute__((noinline)) void bt_op_write_slow(struct bt_cpu *cpu, const struct bt_insn *in,
+                                                       unsigned idx, uint64_t v)
 {
 	const ZydisDecodedOperand *op = &in->ops[idx];
 
@@ -189,7 +268,11 @@ void bt_op_write(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx, uin
 		unsigned size = op->size / 8;
 		if (size == 0 || size > 8)
 			size = 8;
-		bt_mem_write(cpu, bt_op_seg(in, idx), bt_op_ea(cpu, in, idx), size, v);
+		uint8_t *p = bt_fast_ptr(cpu, in, idx, size, true);
+		if (p)
+			memcpy(p, &v, size);
+		else
+			bt_mem_write(cpu, bt_op_seg(in, idx), bt_op_ea(cpu, in, idx), size, v);
 		break;
 	}
 	default:

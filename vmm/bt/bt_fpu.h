@@ -29,6 +29,12 @@
 #define BT_MXCSR_DEFAULT 0x1f80u
 #define BT_MXCSR_MASK    0xffffu    /* DAZ supported */
 
+/* FCW as the x87 keeps it: bit 6 reads as 1, bits 7 and 13-15 as 0. */
+static inline uint16_t bt_x87_fcw(uint16_t v)
+{
+	return (uint16_t)((v & 0x1f3fu) | 0x40u);
+}
+
 /* Device-not-available / pending-exception checks. */
 void bt_x87_check(struct bt_cpu *cpu, bool waiting);   /* x87 instructions */
 void bt_mmx_check(struct bt_cpu *cpu);                  /* MMX: #UD/#NM/#MF */

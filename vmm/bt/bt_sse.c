@@ -272,6 +272,39 @@ static uint32_t h_cmp(unsigned kind, unsigned pred, xmmv *d, const xmmv *s, uint
 
 static sse_fn fp_fn[ZYDIS_MNEMONIC_MAX_VALUE + 1];
 
+/* Does an arithmetic result hold a denormal in a lane the instruction wrote? */
+static bool tiny_result(ZydisMnemonic m, const xmmv *r)
+{
+	unsigned n32 = 0, n64 = 0;
+	switch (m) {
+	case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_MULPS:
+	case ZYDIS_MNEMONIC_DIVPS: case ZYDIS_MNEMONIC_HADDPS: case ZYDIS_MNEMONIC_HSUBPS:
+	case ZYDIS_MNEMONIC_ADDSUBPS:
+		n32 = 4; break;
+	case ZYDIS_MNEMONIC_ADDPD: case ZYDIS_MNEMONIC_SUBPD: case ZYDIS_MNEMONIC_MULPD:
+	case ZYDIS_MNEMONIC_DIVPD: case ZYDIS_MNEMONIC_HADDPD: case ZYDIS_MNEMONIC_HSUBPD:
+	case ZYDIS_MNEMONIC_ADDSUBPD:
+		n64 = 2; break;
+	case ZYDIS_MNEMONIC_ADDSS: case ZYDIS_MNEMONIC_SUBSS: case ZYDIS_MNEMONIC_MULSS:
+	case ZYDIS_MNEMONIC_DIVSS: case ZYDIS_MNEMONIC_CVTSD2SS:
+		n32 = 1; break;
+	case ZYDIS_MNEMONIC_ADDSD: case ZYDIS_MNEMONIC_SUBSD: case ZYDIS_MNEMONIC_MULSD:
+	case ZYDIS_MNEMONIC_DIVSD:
+		n64 = 1; break;
+	case ZYDIS_MNEMONIC_CVTPD2PS:
+		n32 = 2; break;
+	default:
+		return false;
+	}
+	for (unsigned i = 0; i < n32; i++)
+		if (!(r->d[i] & 0x7f800000u) && (r->d[i] & 0x7fffffu))
+			return true;
+	for (unsigned i = 0; i < n64; i++)
+		if (!(r->q[i] & 0x7ff0000000000000ull) && (r->q[i] & 0xfffffffffffffull))
+			return true;
+	return false;
+}
+
 /* op0 = xmm destination, op1 = xmm or memory source (its size from the decoder). */
 static void sse_arith(struct bt_cpu *cpu, const struct bt_insn *in)
 {
@@ -283,7 +316,16 @@ static void sse_arith(struct bt_cpu *cpu, const struct bt_insn *in)
 	memset(&s, 0, sizeof(s));
 	bt_fpu_read(cpu, in, 1, s.b, op_bytes(in, 1) > 16 ? 16 : op_bytes(in, 1), true);
 	memcpy(d.b, xreg(cpu, in, 0), 16);
-	sse_flags(cpu, fn(&d, &s, host_csr(cpu)));
+	uint32_t csr = host_csr(cpu);
+	bool um_unmasked = !(cpu->mxcsr & 0x800u);
+	if (um_unmasked)
+		csr &= ~0x8000u;   /* FTZ applies only while underflow is masked */
+	uint32_t out = fn(&d, &s, csr);
+	/* Unmasked, underflow is signalled for any tiny result, exact or not;
+	 * the masked host run flags only inexact ones. */
+	if (um_unmasked && !(out & 0x10u) && tiny_result(in->zi.mnemonic, &d))
+		out |= 0x10u;
+	sse_flags(cpu, out);
 	memcpy(xreg(cpu, in, 0), d.b, 16);
 }
 
@@ -614,7 +656,7 @@ static bool fx_restore(struct bt_cpu *cpu, const uint8_t *in, bool is64)
 	uint32_t mxcsr = get32(in + 24);
 	if (mxcsr & ~BT_MXCSR_MASK)
 		return false;
-	cpu->fcw = get16(in + 0);
+	cpu->fcw = bt_x87_fcw(get16(in + 0));
 	cpu->fsw = get16(in + 2);
 	cpu->fop = get16(in + 6) & 0x7ffu;
 	if (is64) {

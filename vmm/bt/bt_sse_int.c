@@ -434,6 +434,7 @@ static void int_emms(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	(void)in;
 	bt_mmx_check(cpu);
+	cpu->fsw &= (uint16_t)~BT_FSW_TOP;
 	cpu->ftw = 0xffff;
 }
 

@@ -6,6 +6,8 @@
  * ends, so interrupts and kicks are taken between chunks.  Registers are
  * updated every iteration, so a fault in the middle restarts correctly.
  */
+#include <string.h>
+
 #include "bt.h"
 #include "bt_alu.h"
 
@@ -61,14 +63,78 @@ static void bt_rep_yield(struct bt_cpu *cpu, const struct bt_str *s)
 	}
 }
 
+/* Elements of size sz from off up to the end of its page. */
+static uint64_t bt_page_room(uint64_t off, unsigned sz)
+{
+	return (4096 - (off & 0xfff)) / sz;
+}
+
+/*
+ * Bulk REP MOVS/STOS for the common case (64-bit addressing, DF = 0): whole
+ * runs inside one page go through host pointers.  Returns the elements
+ * done; 0 means "take one element the slow way" (that also fills the TLB).
+ */
+static uint64_t bt_rep_bulk(struct bt_cpu *cpu, const struct bt_str *s, bool movs, uint64_t max)
+{
+	uint64_t di = cpu->gpr[BT_RDI], si = cpu->gpr[BT_RSI];
+	uint64_t n = bt_page_room(di, s->size);
+	if (movs && bt_page_room(si, s->size) < n)
+		n = bt_page_room(si, s->size);
+	if (n > max)
+		n = max;
+	if (n == 0)
+		return 0;
+	unsigned len = (unsigned)(n * s->size);
+	uint8_t *pd = bt_mem_ptr(cpu, BT_ES, di, len, true);
+	if (!pd)
+		return 0;
+	if (movs) {
+		uint8_t *ps = bt_mem_ptr(cpu, s->src_seg, si, len, false);
+		if (!ps)
+			return 0;
+		if (pd > ps && pd < ps + len) {
+			/* overlapping forward copy: element by element, as the CPU does */
+			for (unsigned i = 0; i < len; i += s->size)
+				memmove(pd + i, ps + i, s->size);
+		} else {
+			memmove(pd, ps, len);
+		}
+		cpu->gpr[BT_RSI] = si + len;
+	} else {
+		uint64_t v = cpu->gpr[BT_RAX];
+		if (s->size == 1) {
+			memset(pd, (uint8_t)v, len);
+		} else {
+			for (unsigned i = 0; i < len; i += s->size)
+				memcpy(pd + i, &v, s->size);
+		}
+	}
+	cpu->gpr[BT_RDI] = di + len;
+	cpu->gpr[BT_RCX] -= n;
+	return n;
+}
+
+static bool bt_bulk_ok(const struct bt_insn *in, const struct bt_str *s)
+{
+	return s->rep && s->step > 0 && in->zi.address_width == 64;
+}
+
 static void h_movs(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	struct bt_str s;
 	bt_str_setup(cpu, in, &s);
 	unsigned n = s.rep ? BT_REP_CHUNK : 1;
+	bool bulk = bt_bulk_ok(in, &s);
 	for (unsigned i = 0; i < n; i++) {
 		if (s.rep && bt_str_reg(cpu, s.cx) == 0)
 			return;
+		if (bulk) {
+			uint64_t k = bt_rep_bulk(cpu, &s, true, cpu->gpr[BT_RCX]);
+			if (k) {
+				i += (unsigned)(k > n ? n : k) - 1;
+				continue;
+			}
+		}
 		uint64_t v = bt_mem_read(cpu, s.src_seg, bt_str_reg(cpu, s.si) & s.am, s.size);
 		bt_mem_write(cpu, BT_ES, bt_str_reg(cpu, s.di) & s.am, s.size, v);
 		bt_str_adv(cpu, s.si, s.step);
@@ -86,9 +152,17 @@ static void h_stos(struct bt_cpu *cpu, const struct bt_insn *in)
 	bt_str_setup(cpu, in, &s);
 	uint64_t v = cpu->gpr[BT_RAX] & bt_mask(s.size);
 	unsigned n = s.rep ? BT_REP_CHUNK : 1;
+	bool bulk = bt_bulk_ok(in, &s);
 	for (unsigned i = 0; i < n; i++) {
 		if (s.rep && bt_str_reg(cpu, s.cx) == 0)
 			return;
+		if (bulk) {
+			uint64_t k = bt_rep_bulk(cpu, &s, false, cpu->gpr[BT_RCX]);
+			if (k) {
+				i += (unsigned)(k > n ? n : k) - 1;
+				continue;
+			}
+		}
 		bt_mem_write(cpu, BT_ES, bt_str_reg(cpu, s.di) & s.am, s.size, v);
 		bt_str_adv(cpu, s.di, s.step);
 		if (s.rep)

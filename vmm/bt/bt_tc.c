@@ -65,6 +65,21 @@ struct bt_tc {
 	ZydisDecoder dec[3];         /* 16, 32, 64 */
 };
 
+/* With one vCPU only its own thread touches the cache: no lock needed. */
+static inline bool bt_tc_lock(struct bt_tc *tc)
+{
+	if (tc->vm->ncpus <= 1)
+		return false;
+	pthread_mutex_lock(&tc->lock);
+	return true;
+}
+
+static inline void bt_tc_unlock(struct bt_tc *tc, bool locked)
+{
+	if (locked)
+		pthread_mutex_unlock(&tc->lock);
+}
+
 /* ---- arena ---- */
 
 static void bt_chunks_free(struct bt_chunk *c)
@@ -163,11 +178,11 @@ void bt_tc_flush(struct bt_vm *vm)
 	struct bt_tc *tc = vm->tc;
 	if (!tc)
 		return;
-	pthread_mutex_lock(&tc->lock);
+	bool locked = bt_tc_lock(tc);
 	bt_kill_all_locked(tc);
 	tc->flush_req = true;
 	memset(vm->code_bitmap, 0, (vm->code_bitmap_pages + 7) / 8);
-	pthread_mutex_unlock(&tc->lock);
+	bt_tc_unlock(tc, locked);
 }
 
 /* At a unit boundary of the calling vCPU, with tc->lock held. */
@@ -210,7 +225,7 @@ void bt_tc_invalidate_page(struct bt_vm *vm, uint64_t gpa_page)
 
 	if (!tc)
 		return;
-	pthread_mutex_lock(&tc->lock);
+	bool locked = bt_tc_lock(tc);
 	struct bt_block **pp = &tc->pages[bt_hash_page(page)];
 	while (*pp) {
 		struct bt_block *b = *pp;
@@ -230,7 +245,7 @@ void bt_tc_invalidate_page(struct bt_vm *vm, uint64_t gpa_page)
 	}
 	if (pfn < vm->code_bitmap_pages)
 		vm->code_bitmap[pfn >> 3] &= (uint8_t)~(1u << (pfn & 7));
-	pthread_mutex_unlock(&tc->lock);
+	bt_tc_unlock(tc, locked);
 }
 
 /* With tc->lock held: mark a page as holding code, and make sure no TLB
@@ -451,19 +466,19 @@ static struct bt_block *bt_tc_lookup(struct bt_cpu *cpu, struct bt_block *prev)
 		}
 	}
 
-	pthread_mutex_lock(&tc->lock);
+	bool locked = bt_tc_lock(tc);
 	if (tc->flush_req)
 		bt_flush_now_locked(tc);
 	b = bt_find_locked(tc, gpa, lin, mode);
-	pthread_mutex_unlock(&tc->lock);
+	bt_tc_unlock(tc, locked);
 
 	if (b && b->gpa2 != BT_NO_PAGE) {
 		/* The straddling tail may now map elsewhere. */
 		if ((bt_mmu_translate(cpu, b->lin2, BT_ACC_EXEC) & ~0xfffull) != b->gpa2) {
-			pthread_mutex_lock(&tc->lock);
+			locked = bt_tc_lock(tc);
 			atomic_store_explicit(&b->dead, true, memory_order_relaxed);
 			bt_unlink_locked(tc, b);
-			pthread_mutex_unlock(&tc->lock);
+			bt_tc_unlock(tc, locked);
 			b = NULL;
 		}
 	}
@@ -472,7 +487,7 @@ static struct bt_block *bt_tc_lookup(struct bt_cpu *cpu, struct bt_block *prev)
 		uint64_t gpa2, lin2;
 		unsigned n = bt_decode_unit(cpu, tc, bits, lin, insns, &gpa2, &lin2);
 
-		pthread_mutex_lock(&tc->lock);
+		locked = bt_tc_lock(tc);
 		if (tc->flush_req)
 			bt_flush_now_locked(tc);
 		b = bt_find_locked(tc, gpa, lin, mode);
@@ -486,7 +501,7 @@ static struct bt_block *bt_tc_lookup(struct bt_cpu *cpu, struct bt_block *prev)
 				b = bt_install_locked(tc, gpa, lin, mode, bits, insns, n, gpa2, lin2);
 			}
 		}
-		pthread_mutex_unlock(&tc->lock);
+		bt_tc_unlock(tc, locked);
 		if (!b) {
 			snprintf(cpu->exit->msg, sizeof(cpu->exit->msg), "bt: translation cache allocation failed");
 			cpu->exit->reason = VMM_EXIT_INTERNAL;

@@ -479,7 +479,7 @@ static void env_load(struct bt_cpu *cpu, bool o16, const uint8_t *e)
 			cpu->fds = (uint16_t)d[6];
 		}
 	}
-	cpu->fcw = fcw;
+	cpu->fcw = bt_x87_fcw(fcw);
 	cpu->fsw = fsw;
 	/* Only empty / not empty is honoured, as on hardware. */
 	uint8_t ab = 0;
@@ -507,7 +507,7 @@ static void x87_control_mem(struct bt_cpu *cpu, const struct bt_insn *in, unsign
 		env_load(cpu, o16, img);
 	} else if (op == 1 && reg == 5) {     /* FLDCW */
 		bt_x87_check(cpu, true);
-		cpu->fcw = (uint16_t)bt_mem_read(cpu, s, ea, 2);
+		cpu->fcw = bt_x87_fcw((uint16_t)bt_mem_read(cpu, s, ea, 2));
 		bt_x87_update_es(cpu);
 	} else if (op == 1 && reg == 6) {     /* FNSTENV */
 		bt_x87_check(cpu, false);

@@ -123,7 +123,9 @@ static uint32_t pit_value(const struct pit_chan *c, uint64_t now)
 		unsigned per = pit_mode_period(c), h1 = (per + 1) / 2;
 		uint64_t ph = d % per;
 		uint32_t v = ph < h1 ? (uint32_t)(per - 2 * ph) : (uint32_t)(per - 2 * (ph - h1));
-		return v % (uint32_t)modulus;
+		/* The counter steps by two: an odd count reads as the even one below. */
+		v &= ~1u;
+		return (v ? v : 2) % (uint32_t)modulus;
 	}
 	default:   /* 0, 1, 4, 5: count down, then wrap */
 		return (uint32_t)((n + modulus - d % modulus) % modulus);
@@ -232,6 +234,9 @@ static void pit_timer_cb(void *opaque)
 		p->irq_count++;
 		/* Late by several periods: one IRQ, then the next future edge. */
 		pit_arm_irq(p, now);
+	} else if (p->irq_deadline) {
+		/* Woken early (clock rounding): keep the same deadline. */
+		vmx_timer_arm(p->timer, p->irq_deadline);
 	}
 	if (fire)
 		vmx_irq_pulse(p->vm, PLAT_IRQ_PIT);

@@ -69,7 +69,9 @@ struct rtc {
 	uint8_t nmi_masked;         /* bit 7 of the last 0x70 write */
 	uint8_t stopped;            /* SET or divider reset: registers hold the time */
 	uint8_t irq_level;
-	int64_t offset_ns;          /* guest UTC = host UTC + offset */
+	/* guest UTC = host UTC + offset; split so that years past 2262 cannot overflow */
+	int64_t offset_sec;
+	int64_t offset_nsec;        /* 0 .. NS_PER_S-1 */
 	int64_t last_update_sec;    /* guest second whose update cycle was processed */
 	uint64_t pf_base_ns;        /* virtual ns the periodic rate was last (re)started */
 	uint64_t pf_last;           /* periodic edges processed since pf_base_ns */
@@ -82,7 +84,8 @@ static const struct vstate_field rtc_state_fields[] = {
 	VSTATE_FIELD(struct rtc, nmi_masked),
 	VSTATE_FIELD(struct rtc, stopped),
 	VSTATE_FIELD(struct rtc, irq_level),
-	VSTATE_FIELD(struct rtc, offset_ns),
+	VSTATE_FIELD(struct rtc, offset_sec),
+	VSTATE_FIELD(struct rtc, offset_nsec),
 	VSTATE_FIELD(struct rtc, last_update_sec),
 	VSTATE_END
 };
@@ -166,22 +169,46 @@ static unsigned rtc_dec_hour(const struct rtc *r, uint8_t v)
 	return (v & 0x80) ? h + 12 : h;
 }
 
-static int64_t rtc_host_ns(void)
+static struct timespec rtc_host_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+	return ts;
 }
 
-static int64_t rtc_guest_ns(const struct rtc *r)
+/* Guest time now: whole seconds (floor) and the nanoseconds into that second. */
+static int64_t rtc_guest_now(const struct rtc *r, int64_t *nsec)
 {
-	return rtc_host_ns() + r->offset_ns;
+	struct timespec ts = rtc_host_now();
+	int64_t ns = ts.tv_nsec + r->offset_nsec, sec = (int64_t)ts.tv_sec + r->offset_sec;
+
+	if (ns >= NS_PER_S) {
+		ns -= NS_PER_S;
+		sec++;
+	}
+	if (nsec)
+		*nsec = ns;
+	return sec;
 }
 
-static int64_t rtc_floor_div(int64_t a, int64_t b)
+static int64_t rtc_guest_sec(const struct rtc *r)
 {
-	return a >= 0 ? a / b : -((-a + b - 1) / b);
+	return rtc_guest_now(r, NULL);
+}
+
+/* Make the guest time equal sec + nsec now. */
+static void rtc_set_guest_time(struct rtc *r, int64_t sec, int64_t nsec)
+{
+	struct timespec ts = rtc_host_now();
+	int64_t ns = nsec - ts.tv_nsec;
+
+	r->offset_sec = sec - (int64_t)ts.tv_sec;
+	if (ns < 0) {
+		ns += NS_PER_S;
+		r->offset_sec--;
+	}
+	r->offset_nsec = ns;
 }
 
 /* Write the time t (guest seconds) into registers 0-9 and the century. */
@@ -278,7 +305,7 @@ static void rtc_catch_up(struct rtc *r)
 		}
 	}
 	if (!r->stopped) {
-		int64_t sec = rtc_floor_div(rtc_guest_ns(r), NS_PER_S);
+		int64_t sec = rtc_guest_sec(r);
 		if (sec > r->last_update_sec) {
 			uint8_t s, m, h;
 			r->last_update_sec = sec;
@@ -299,14 +326,13 @@ static void rtc_catch_up(struct rtc *r)
 
 static void rtc_arm_update(struct rtc *r)
 {
-	int64_t g, phase;
+	int64_t phase;
 
 	if (r->stopped) {
 		vmx_timer_cancel(r->update_timer);
 		return;
 	}
-	g = rtc_guest_ns(r);
-	phase = g - rtc_floor_div(g, NS_PER_S) * NS_PER_S;
+	(void)rtc_guest_now(r, &phase);
 	/* A little past the boundary so the second has turned when it runs. */
 	vmx_timer_arm_in(r->update_timer, (uint64_t)(NS_PER_S - phase) + 20000);
 }
@@ -345,7 +371,9 @@ static void rtc_periodic_cb(void *opaque)
 
 	vmx_mutex_lock(&r->lock);
 	rtc_catch_up(r);
-	rtc_arm_periodic(r);
+	/* While PF is still unread there is no new edge to give: wait for the C read. */
+	if (!(r->cmos[RTC_REG_C] & RTC_C_PF))
+		rtc_arm_periodic(r);
 	vmx_mutex_unlock(&r->lock);
 }
 
@@ -356,13 +384,12 @@ static void rtc_set_running(struct rtc *r, bool was_divider_reset)
 	bool stop = rtc_should_stop(r);
 
 	if (stop && !r->stopped) {
-		rtc_fill(r, rtc_floor_div(rtc_guest_ns(r), NS_PER_S));
+		rtc_fill(r, rtc_guest_sec(r));
 		r->stopped = 1;
 	} else if (!stop && r->stopped) {
 		int64_t t = rtc_regs_time(r);
 		/* Leaving divider reset, the first update comes 500 ms later. */
-		int64_t start = t * NS_PER_S + (was_divider_reset ? NS_PER_S / 2 : 0);
-		r->offset_ns = start - rtc_host_ns();
+		rtc_set_guest_time(r, t, was_divider_reset ? NS_PER_S / 2 : 0);
 		r->last_update_sec = t;
 		r->stopped = 0;
 	}
@@ -386,13 +413,14 @@ static uint8_t rtc_reg_read(struct rtc *r, unsigned idx)
 	case RTC_YEAR:
 	case RTC_CENTURY:
 		if (!r->stopped)
-			rtc_fill(r, rtc_floor_div(rtc_guest_ns(r), NS_PER_S));
+			rtc_fill(r, rtc_guest_sec(r));
 		return r->cmos[idx];
 	case RTC_REG_A:
 		v = r->cmos[RTC_REG_A] & 0x7f;
 		if (!r->stopped) {
-			int64_t g = rtc_guest_ns(r);
-			if (g - rtc_floor_div(g, NS_PER_S) * NS_PER_S >= NS_PER_S - RTC_UIP_NS)
+			int64_t phase;
+			(void)rtc_guest_now(r, &phase);
+			if (phase >= NS_PER_S - RTC_UIP_NS)
 				v |= RTC_A_UIP;
 		}
 		return v;
@@ -400,6 +428,8 @@ static uint8_t rtc_reg_read(struct rtc *r, unsigned idx)
 		v = r->cmos[RTC_REG_C];
 		r->cmos[RTC_REG_C] = 0;
 		rtc_update_irq(r);
+		if (v & RTC_C_PF)
+			rtc_arm_periodic(r);
 		return v;
 	case RTC_REG_D:
 		return RTC_D_VRT;
@@ -427,13 +457,12 @@ static void rtc_reg_write(struct rtc *r, unsigned idx, uint8_t val)
 			r->cmos[idx] = val;
 			return;
 		} else {
-			int64_t g = rtc_guest_ns(r), sec = rtc_floor_div(g, NS_PER_S);
-			int64_t phase = g - sec * NS_PER_S;
+			int64_t phase, sec = rtc_guest_now(r, &phase);
 			rtc_fill(r, sec);
 			r->cmos[idx] = val;
 			sec = rtc_regs_time(r);
 			/* Keep the sub-second phase: only the time of day moves. */
-			r->offset_ns = sec * NS_PER_S + phase - rtc_host_ns();
+			rtc_set_guest_time(r, sec, phase);
 			r->last_update_sec = sec;
 			rtc_arm_update(r);
 		}
@@ -598,8 +627,9 @@ static int rtc_init(struct vdev *dev, char *err, size_t errlen)
 	r->cmos[RTC_REG_B] = RTC_B_24H;   /* BCD, 24-hour */
 	r->cmos[RTC_REG_D] = RTC_D_VRT;
 	rtc_cmos_init(r);
-	r->offset_ns = 0;
-	r->last_update_sec = rtc_floor_div(rtc_guest_ns(r), NS_PER_S);
+	r->offset_sec = 0;
+	r->offset_nsec = 0;
+	r->last_update_sec = rtc_guest_sec(r);
 	rtc_fill(r, r->last_update_sec);
 	r->pf_base_ns = rtc_vnow(r);
 	if (iobus_register(&vm->pio, PLAT_PORT_RTC, 2, &rtc_io_ops, r, "rtc") ||

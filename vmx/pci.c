@@ -611,6 +611,22 @@ static void pci_vdev_destroy(struct vdev *dev)
 
 	if (!bus)
 		return;
+	/*
+	 * Devices may outlive the bus (vm.c destroys in creation order): detach
+	 * them so their pci_unregister() finds no bus.
+	 */
+	for (unsigned i = 0; i < PCI_SLOTS * PCI_FUNCS; i++) {
+		struct pci_dev *d = bus->devs[i];
+		if (!d)
+			continue;
+		pci_set_irq(d, false);
+		vmx_mutex_lock(&bus->lock);
+		for (unsigned b = 0; b < PCI_NUM_BARS; b++)
+			pci_unmap_bar(d, b);
+		bus->devs[i] = NULL;
+		vmx_mutex_unlock(&bus->lock);
+		d->bus = NULL;
+	}
 	iobus_unregister(&dev->vm->pio, PLAT_PORT_PCI_ADDR, bus);
 	iobus_unregister(&dev->vm->pio, PLAT_PORT_PCI_DATA, bus);
 	vmx_mutex_destroy(&bus->intx_lock);

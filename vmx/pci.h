@@ -148,7 +148,10 @@ uint64_t pci_bar_addr(const struct pci_dev *d, unsigned i);
 /* The GSI a device's INTx pin drives (16..19), or -1 without a pin. */
 int pci_intx_gsi(const struct pci_dev *d);
 
-/* Host-side config access (tests, firmware helpers): same path as the guest's. */
+/*
+ * Host-side config access (tests, firmware helpers): same path as the guest's.
+ * They take the bus lock, so never call them holding a device lock.
+ */
 uint32_t pci_config_read(struct pci_bus *bus, unsigned devfn, unsigned off, unsigned size);
 void pci_config_write(struct pci_bus *bus, unsigned devfn, unsigned off, unsigned size,
                       uint32_t val);

@@ -4,11 +4,18 @@ The VM's serial port 0 is on the process's stdin/stdout (fileType "stdio"
 over pipes), so a test reads what the guest prints and types commands as a
 person at the console would.
 """
+import ctypes
 import os
 import select
+import signal
 import subprocess
 import tempfile
 import time
+
+
+def _die_with_parent():
+    # A test killed by its timeout must not leave a VM running.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class VM:
@@ -28,7 +35,8 @@ class VM:
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [exe, '-s', 'serial0.present=TRUE', '-s', 'serial0.fileType=stdio', *extra_args, self.vmx],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent)
         os.set_blocking(self.proc.stdout.fileno(), False)
         return self
 

@@ -249,6 +249,7 @@ int bthost_reset(struct bthost *h, unsigned cpl)
 	s.cr4 = 0x620;
 	s.efer = 0xd01;
 	s.apic_base = 0xfee00900ull;
+	h->sregs = s;
 	if (vmm_engine_bt.set_sregs(h->vcpu, &s))
 		return -1;
 	return 0;
@@ -283,6 +284,8 @@ int bthost_run(struct bthost *h, const struct bth_state *in, struct bth_state *o
 	struct vmm_fpu f;
 
 	r.rip = BTH_CODE;
+	/* An exception in an earlier run left the CPU in the handler at CPL 0. */
+	vmm_engine_bt.set_sregs(h->vcpu, &h->sregs);
 	/* IOPL 3 lets CPL 3 reach the marker port. */
 	r.rflags = (in->r.rflags & (BT_ARITH_FLAGS | BT_DF)) | 0x3002;
 	vmm_engine_bt.set_regs(h->vcpu, &r);

@@ -56,6 +56,7 @@ struct bthost {
 	uint64_t port_log[16];              /* other OUTs, for tests */
 	unsigned nport_log;
 	bool quiet;                         /* no messages on unfinished runs (fuzzing) */
+	struct vmm_sregs sregs;             /* the mode bthost_run starts in */
 };
 
 /* Create a VM with one vCPU in 64-bit mode; cpl 3 (user) or 0. */

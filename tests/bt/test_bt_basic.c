@@ -2,8 +2,10 @@
  * test_bt_basic.c — hand-written programs on the bt engine: loops, calls,
  * string instructions, self-modifying code, exceptions, the lazy flags.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "bthost.h"
 #include "../unit/t.h"
@@ -18,6 +20,14 @@ static int run(const uint8_t *code, size_t len, struct bth_state *in, struct bth
 }
 
 static struct bth_state in, out;
+
+static void *kicker(void *arg)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	vmm_engine_bt.vcpu_kick(arg);
+	return NULL;
+}
 
 int main(void)
 {
@@ -137,6 +147,74 @@ int main(void)
 		static const uint8_t c[] = { 0xf9, 0x9c, 0x5b };     /* stc; pushf; pop rbx */
 		T_EQ_I64(run(c, sizeof(c), &in, &out), 0);
 		T_EQ_U64(out.r.rbx & 0xfff, 0x003);
+	}
+	/* save/restore round trip: the blob restores registers and flags */
+	{
+		static uint8_t blob[1 << 20];
+		struct vmm_regs r, r2;
+		vmm_engine_bt.get_regs(h.vcpu, &r);
+		long n = vmm_engine_bt.vcpu_save(h.vcpu, blob, sizeof(blob));
+		T_ASSERT(n > 0);
+		T_EQ_I64(vmm_engine_bt.vcpu_save(h.vcpu, blob, 16), -1);
+		struct vmm_regs z;
+		memset(&z, 0, sizeof(z));
+		z.rflags = 2;
+		vmm_engine_bt.set_regs(h.vcpu, &z);
+		T_EQ_I64(vmm_engine_bt.vcpu_restore(h.vcpu, blob, (size_t)n), 0);
+		vmm_engine_bt.get_regs(h.vcpu, &r2);
+		T_ASSERT(memcmp(&r, &r2, sizeof(r)) == 0);
+		blob[0] ^= 0xff;
+		T_EQ_I64(vmm_engine_bt.vcpu_restore(h.vcpu, blob, (size_t)n), -1);
+	}
+	/* sregs round trip */
+	{
+		struct vmm_sregs a, b;
+		vmm_engine_bt.get_sregs(h.vcpu, &a);
+		T_EQ_I64(vmm_engine_bt.set_sregs(h.vcpu, &a), 0);
+		vmm_engine_bt.get_sregs(h.vcpu, &b);
+		T_ASSERT(memcmp(&a, &b, sizeof(a)) == 0);
+		T_EQ_U64(a.cs.selector, 0x23);
+		T_EQ_U64(a.cs.l, 1);
+		T_EQ_U64(a.cs.dpl, 3);
+	}
+	bthost_fini(&h);
+
+	/* CPL 0: HLT with IF = 0 and nothing pending is VMM_EXIT_HLT */
+	{
+		struct vmm_exit ex;
+		struct vmm_regs r;
+		static const uint8_t c[] = { 0xfa, 0xf4 };     /* cli; hlt */
+		T_EQ_I64(bthost_init(&h, 0), 0);
+		bthost_load(&h, c, sizeof(c));
+		memset(&r, 0, sizeof(r));
+		r.rip = BTH_CODE;
+		r.rsp = BTH_STACK - 0x100;
+		r.rflags = 2;
+		vmm_engine_bt.set_regs(h.vcpu, &r);
+		T_EQ_I64(vmm_engine_bt.vcpu_run(h.vcpu, &ex), 0);
+		T_EQ_I64(ex.reason, VMM_EXIT_HLT);
+		vmm_engine_bt.get_regs(h.vcpu, &r);
+		T_EQ_U64(r.rip, BTH_CODE + 2);
+	}
+	/* a kick from another thread stops a guest spinning in jmp $ */
+	{
+		struct vmm_exit ex;
+		struct vmm_regs r;
+		pthread_t t;
+		static const uint8_t c[] = { 0xeb, 0xfe };
+		T_EQ_I64(bthost_reset(&h, 0), 0);      /* leave the HLT state */
+		bthost_load(&h, c, sizeof(c));
+		memset(&r, 0, sizeof(r));
+		r.rip = BTH_CODE;
+		r.rsp = BTH_STACK - 0x100;
+		r.rflags = 2;
+		vmm_engine_bt.set_regs(h.vcpu, &r);
+		T_EQ_I64(pthread_create(&t, NULL, kicker, h.vcpu), 0);
+		T_EQ_I64(vmm_engine_bt.vcpu_run(h.vcpu, &ex), 0);
+		T_EQ_I64(ex.reason, VMM_EXIT_KICKED);
+		pthread_join(t, NULL);
+		vmm_engine_bt.get_regs(h.vcpu, &r);
+		T_EQ_U64(r.rip, BTH_CODE);
 	}
 	bthost_fini(&h);
 	return T_DONE();

@@ -7,6 +7,7 @@
  * the vCPU that touches the UART's registers.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -302,6 +304,96 @@ static void test_api(void)
 	devtest_free(t);
 }
 
+/*
+ * stdio on a terminal: raw while open (bytes arrive one by one, no echo),
+ * Ctrl-A Ctrl-A is a literal Ctrl-A, Ctrl-A x requests power-off, and the
+ * terminal's settings come back on close.  Runs in a child whose stdin and
+ * stdout are a pty slave; this process types on the master.
+ */
+static void test_stdio(void)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	pid_t pid;
+	int st = 0;
+
+	if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
+		T_FAIL("no pty for the stdio test");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+		struct termios before, during, after;
+		struct devtest *t;
+		pthread_t th;
+		char got[8];
+		size_t n;
+		bool overrun = false;
+		enum vmx_power_request req = VMX_POWER_NONE;
+
+		close(master);
+		dup2(slave, 0);
+		dup2(slave, 1);
+		tcgetattr(0, &before);
+		t = devtest_new("serial0.present = \"TRUE\"\nserial0.fileType = \"stdio\"\n");
+		if (!t || devtest_add(t, "serial0") != 0)
+			_exit(10);
+		tcgetattr(0, &during);
+		if (during.c_lflag & (ICANON | ECHO))
+			_exit(11);
+		devtest_out(t, COM1 + FCR, 1, 0x07);      /* trigger 1 */
+		pthread_create(&th, NULL, loop_thread, t);
+		if (write(1, "ready\n", 6) != 6)
+			_exit(12);
+		n = uart_drain(t, got, 3, &overrun);
+		if (n != 3 || memcmp(got, "a\x01" "b", 3) != 0) {
+			fprintf(stderr, "stdio child: got %zu bytes: %02x %02x %02x\n", n,
+			        (uint8_t)got[0], (uint8_t)got[1], (uint8_t)got[2]);
+			_exit(13);
+		}
+		/* The loop acts on the power-off request: it quits. */
+		for (int i = 0; i < 300; i++) {
+			if (pthread_tryjoin_np(th, NULL) == 0) {
+				req = VMX_POWER_OFF;
+				break;
+			}
+			sleep_ms(10);
+		}
+		if (req != VMX_POWER_OFF || strcmp(t->vm->fail_reason, "Ctrl-A x on the console") != 0)
+			_exit(14);
+		devtest_free(t);
+		tcgetattr(0, &after);
+		if (after.c_lflag != before.c_lflag || after.c_iflag != before.c_iflag)
+			_exit(15);
+		_exit(0);
+	}
+	{
+		char buf[256];
+		size_t have = 0;
+		/* Wait for the child to be up, then type. */
+		for (int i = 0; i < 500 && !memmem(buf, have, "ready", 5); i++) {
+			ssize_t r = read(master, buf + have, sizeof(buf) - 1 - have);
+			if (r > 0)
+				have += (size_t)r;
+		}
+		T_ASSERT(memmem(buf, have, "ready", 5) != NULL);
+		T_ASSERT(write(master, "a\x01\x01" "b\x01x", 6) == 6);
+		for (int i = 0; i < 500; i++) {
+			if (waitpid(pid, &st, WNOHANG) == pid)
+				break;
+			/* Keep the master drained so the child's writes never block. */
+			(void)!read(master, buf, sizeof(buf));
+			if (i == 499) {
+				kill(pid, SIGKILL);
+				waitpid(pid, &st, 0);
+			}
+		}
+		T_ASSERT(WIFEXITED(st));
+		T_EQ_I64(WEXITSTATUS(st), 0);
+		close(master);
+	}
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -311,6 +403,7 @@ int main(void)
 	}
 	test_file();
 	test_api();
+	test_stdio();
 	if (have_program("socat"))
 		test_pipe();
 	else

@@ -296,6 +296,8 @@ void bt_sse_init(void);
 void bt_exec_register_string(ZydisMnemonic m, bt_handler h);
 /* Execute one decoded instruction (RIP already points past it). */
 void bt_exec_insn(struct bt_cpu *cpu, const struct bt_insn *in);
+/* The handler bt_exec_insn would call (resolved once at translation time). */
+bt_handler bt_exec_lookup(const struct bt_insn *in);
 
 /* Operands of a decoded instruction (bt_exec.c). idx indexes in->ops. */
 uint64_t bt_op_read(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx);

@@ -26,6 +26,21 @@ void bt_exec_register_string(ZydisMnemonic m, bt_handler h)
 		bt_string_table[m] = h;
 }
 
+static void bt_exec_unimpl(struct bt_cpu *cpu, const struct bt_insn *in)
+{
+	bt_unimplemented(cpu, in);
+}
+
+bt_handler bt_exec_lookup(const struct bt_insn *in)
+{
+	bt_handler h = NULL;
+	if (in->zi.meta.category == ZYDIS_CATEGORY_STRINGOP)
+		h = bt_string_table[in->zi.mnemonic];
+	if (!h)
+		h = bt_table[in->zi.mnemonic];
+	return h ? h : bt_exec_unimpl;
+}
+
 void bt_exec_insn(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	bt_handler h = NULL;
@@ -106,19 +121,36 @@ static inline uint64_t bt_addr_mask(unsigned aw)
 	return aw == 64 ? ~0ull : aw == 32 ? 0xffffffffull : 0xffffull;
 }
 
-uint64_t bt_op_ea(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx)
+/* Address registers: the 64-bit ones and RIP inline, the rest the long way. */
+static inline uint64_t bt_addr_reg(struct bt_cpu *cpu, ZydisRegister r)
+{
+	if ((unsigned)r - ZYDIS_REGISTER_RAX <= 15u)
+		return cpu->gpr[r - ZYDIS_REGISTER_RAX];
+	if (r == ZYDIS_REGISTER_RIP)
+		return cpu->rip;
+	return bt_gpr_read(cpu, r);
+}
+
+static inline uint64_t bt_op_ea_inl(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx)
 {
 	const ZydisDecodedOperand *op = &in->ops[idx];
 	uint64_t ea = (uint64_t)op->mem.disp.value;
 
 	if (op->mem.base != ZYDIS_REGISTER_NONE)
-		ea += bt_gpr_read(cpu, op->mem.base);
+		ea += bt_addr_reg(cpu, op->mem.base);
 	if (op->mem.index != ZYDIS_REGISTER_NONE)
-		ea += bt_gpr_read(cpu, op->mem.index) * (op->mem.scale ? op->mem.scale : 1);
+		ea += bt_addr_reg(cpu, op->mem.index) * (op->mem.scale ? op->mem.scale : 1);
+	if (in->zi.address_width == 64)
+		return ea;
 	return ea & bt_addr_mask(in->zi.address_width);
 }
 
-enum bt_sreg bt_op_seg(const struct bt_insn *in, unsigned idx)
+uint64_t bt_op_ea(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx)
+{
+	return bt_op_ea_inl(cpu, in, idx);
+}
+
+static inline enum bt_sreg bt_op_seg_inl(const struct bt_insn *in, unsigned idx)
 {
 	switch (in->ops[idx].mem.segment) {
 	case ZYDIS_REGISTER_ES: return BT_ES;
@@ -128,6 +160,11 @@ enum bt_sreg bt_op_seg(const struct bt_insn *in, unsigned idx)
 	case ZYDIS_REGISTER_GS: return BT_GS;
 	default: return BT_DS;
 	}
+}
+
+enum bt_sreg bt_op_seg(const struct bt_insn *in, unsigned idx)
+{
+	return bt_op_seg_inl(in, idx);
 }
 
 static enum bt_sreg bt_sreg_of(ZydisRegister r)
@@ -153,7 +190,8 @@ static bool bt_is_xmm(ZydisRegister r)
  * the TLB.  The tag holds the full canonical page address, so a
  * non-canonical address never hits.
  */
-uint8_t *bt_mem_ptr(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len, bool write)
+static inline uint8_t *bt_mem_ptr_inl(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len,
+                                      bool write)
 {
 	if (!(cpu->seg[BT_CS].attr & BT_SEG_L) || !(cpu->efer & BT_EFER_LMA))
 		return NULL;
@@ -170,12 +208,17 @@ uint8_t *bt_mem_ptr(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned l
 	return t->hva + (lin & 0xfff);
 }
 
+uint8_t *bt_mem_ptr(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len, bool write)
+{
+	return bt_mem_ptr_inl(cpu, s, off, len, write);
+}
+
 static inline uint8_t *bt_fast_ptr(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx,
                                    unsigned size, bool write)
 {
 	if (in->zi.machine_mode != ZYDIS_MACHINE_MODE_LONG_64)
 		return NULL;
-	return bt_mem_ptr(cpu, bt_op_seg(in, idx), bt_op_ea(cpu, in, idx), size, write);
+	return bt_mem_ptr_inl(cpu, bt_op_seg_inl(in, idx), bt_op_ea_inl(cpu, in, idx), size, write);
 }
 
 static uint64_t bt_op_read_slow(struct bt_cpu *cpu, const struct bt_insn *in, unsigned idx);

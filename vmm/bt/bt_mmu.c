@@ -533,15 +533,52 @@ void bt_lin_write(struct bt_cpu *cpu, uint64_t lin, unsigned size, uint64_t v, u
 
 /* ---- segment-relative access ---- */
 
+/*
+ * The fast paths: 64-bit mode with a TLB hit on plain RAM inside one page.
+ * Everything else (segment checks, walks, A/D updates, code pages, MMIO)
+ * goes the long way.
+ */
+static inline bool fast_lin64(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned size, uint64_t *lin)
+{
+	if (!(cpu->efer & BT_EFER_LMA) || !(cpu->seg[BT_CS].attr & BT_SEG_L))
+		return false;
+	uint64_t l = off + ((s == BT_FS || s == BT_GS) ? cpu->seg[s].base : 0);
+	uint64_t e = l + size - 1;
+	if ((uint64_t)((int64_t)(l << 16) >> 16) != l || (uint64_t)((int64_t)(e << 16) >> 16) != e)
+		return false;
+	*lin = l;
+	return true;
+}
+
 uint64_t bt_mem_read(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned size)
 {
-	uint64_t lin = bt_seg_linear(cpu, s, off, size, BT_ACC_READ);
+	uint64_t lin;
+	if (__builtin_expect(fast_lin64(cpu, s, off, size, &lin), 1) && (lin & 0xfff) + size <= 4096) {
+		const struct bt_tlb_entry *t = tlb_slot(cpu, lin);
+		if (t->tag == tlb_tag(lin) && t->hva && ((t->perm & BT_TLB_USER) || cpu->cpl != 3))
+			return load_le(t->hva + (lin & 0xfff), size);
+	} else {
+		lin = bt_seg_linear(cpu, s, off, size, BT_ACC_READ);
+	}
 	return bt_lin_read(cpu, lin, size, BT_ACC_READ);
 }
 
 void bt_mem_write(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned size, uint64_t v)
 {
-	uint64_t lin = bt_seg_linear(cpu, s, off, size, BT_ACC_WRITE);
+	uint64_t lin;
+	if (__builtin_expect(fast_lin64(cpu, s, off, size, &lin), 1) && (lin & 0xfff) + size <= 4096) {
+		const struct bt_tlb_entry *t = tlb_slot(cpu, lin);
+		bool user = cpu->cpl == 3;
+		if (t->tag == tlb_tag(lin) && t->hva && (t->perm & BT_TLB_DIRTY) &&
+		    (!user || (t->perm & BT_TLB_USER)) &&
+		    ((t->perm & BT_TLB_RW) || (!user && !(cpu->cr0 & BT_CR0_WP))) &&
+		    !bt_page_is_code(cpu->vm, t->gpa)) {
+			store_le(t->hva + (lin & 0xfff), size, v);
+			return;
+		}
+	} else {
+		lin = bt_seg_linear(cpu, s, off, size, BT_ACC_WRITE);
+	}
 	bt_lin_write(cpu, lin, size, v, BT_ACC_WRITE);
 }
 

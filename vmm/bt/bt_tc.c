@@ -38,11 +38,16 @@ struct bt_block {
 	uint32_t mode;
 	uint16_t ninsn;
 	uint8_t bits;                /* code size: 16, 32, 64 */
+	bool sys_end;                /* ends in something other than a near branch:
+	                              * the mode or the mappings may have changed */
 	atomic_bool dead;
 	struct bt_block *hnext;      /* hash chain */
 	struct bt_block *pnext[2];   /* per-page lists: [0] first page, [1] second */
 	struct bt_block *succ[2];    /* cached successors */
-	const struct bt_insn *insn[];
+	struct bt_ent {
+		const struct bt_insn *in;
+		bt_handler h;
+	} ent[];
 };
 
 struct bt_chunk {
@@ -79,6 +84,8 @@ static inline void bt_tc_unlock(struct bt_tc *tc, bool locked)
 	if (locked)
 		pthread_mutex_unlock(&tc->lock);
 }
+
+static void bt_prof_init(void);
 
 /* ---- arena ---- */
 
@@ -135,6 +142,7 @@ struct bt_tc *bt_tc_new(struct bt_vm *vm)
 		return NULL;
 	tc->vm = vm;
 	pthread_mutex_init(&tc->lock, NULL);
+	bt_prof_init();
 	ZydisDecoderInit(&tc->dec[0], ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
 	ZydisDecoderInit(&tc->dec[1], ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
 	ZydisDecoderInit(&tc->dec[2], ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
@@ -400,7 +408,7 @@ static struct bt_block *bt_install_locked(struct bt_tc *tc, uint64_t gpa, uint64
                                           const struct bt_insn *insns, unsigned n,
                                           uint64_t gpa2, uint64_t lin2)
 {
-	size_t need = sizeof(struct bt_block) + n * sizeof(void *);
+	size_t need = sizeof(struct bt_block) + n * sizeof(struct bt_ent);
 	size_t opsz[BT_TU_MAX];
 
 	for (unsigned i = 0; i < n; i++) {
@@ -418,11 +426,20 @@ static struct bt_block *bt_install_locked(struct bt_tc *tc, uint64_t gpa, uint64
 	b->lin2 = lin2;
 	b->ninsn = (uint16_t)n;
 	b->bits = (uint8_t)bits;
-	uint8_t *p = (uint8_t *)b + ((sizeof(struct bt_block) + n * sizeof(void *) + 15) & ~(size_t)15);
+	uint8_t *p = (uint8_t *)b + ((sizeof(struct bt_block) + n * sizeof(struct bt_ent) + 15) & ~(size_t)15);
 	for (unsigned i = 0; i < n; i++) {
 		memcpy(p, &insns[i], opsz[i]);
-		b->insn[i] = (const struct bt_insn *)p;
+		b->ent[i].in = (const struct bt_insn *)p;
+		b->ent[i].h = bt_exec_lookup(&insns[i]);
 		p += (opsz[i] + 15) & ~(size_t)15;
+	}
+	if (n) {
+		const ZydisDecodedInstruction *zl = &insns[n - 1].zi;
+		bool near = (zl->meta.category == ZYDIS_CATEGORY_COND_BR ||
+		             zl->meta.category == ZYDIS_CATEGORY_UNCOND_BR ||
+		             zl->meta.category == ZYDIS_CATEGORY_CALL || zl->meta.category == ZYDIS_CATEGORY_RET) &&
+		            zl->meta.branch_type != ZYDIS_BRANCH_TYPE_FAR;
+		b->sys_end = !near && (bt_ends_unit(zl) || bt_ops_end_unit(&insns[n - 1]));
 	}
 	unsigned h = bt_hash_key(gpa, lin, mode);
 	b->hnext = tc->hash[h];
@@ -444,17 +461,26 @@ static struct bt_block *bt_install_locked(struct bt_tc *tc, uint64_t gpa, uint64
 
 /* The unit at the current RIP: through prev's links, the hash, or a new
  * translation.  May raise (#PF on fetch, #UD on an undecodable first insn). */
-static struct bt_block *bt_tc_lookup(struct bt_cpu *cpu, struct bt_block *prev)
+static struct bt_block *bt_tc_lookup(struct bt_cpu *cpu, struct bt_block *prev, unsigned bits, uint32_t mode)
 {
 	struct bt_tc *tc = cpu->vm->tc;
-	unsigned bits = bt_code_bits(cpu);
 	uint64_t lin = bt_cs_linear(cpu, bits);
-	uint32_t mode = bt_mode_key(cpu);
 	uint64_t gpa;
 	struct bt_block *b;
 	unsigned gen0 = atomic_load(&tc->flush_gen);
 
 	cpu->insn_start_rip = cpu->rip;
+	/* A successor on the page prev came from needs no new translation:
+	 * nothing that changes mappings ran (prev->sys_end is false), and a
+	 * CPU may keep using a cached translation until INVLPG/CR3. */
+	if (prev && !prev->sys_end && ((lin ^ prev->lin) >> 12) == 0) {
+		for (unsigned i = 0; i < 2; i++) {
+			b = prev->succ[i];
+			if (b && b->lin == lin && b->mode == mode && ((b->gpa ^ prev->gpa) >> 12) == 0 &&
+			    !atomic_load_explicit(&b->dead, memory_order_relaxed) && b->gpa2 == BT_NO_PAGE)
+				return b;
+		}
+	}
 	gpa = bt_mmu_translate(cpu, lin, BT_ACC_EXEC);
 
 	if (prev) {
@@ -546,56 +572,125 @@ static void bt_trace_unit(struct bt_cpu *cpu, const struct bt_block *b)
 
 /* ---- the run loop ---- */
 
-void bt_tc_run(struct bt_cpu *cpu)
-{
-	struct bt_block *volatile prev = NULL;
-	volatile unsigned budget = BT_RUN_BUDGET;
+/* ---- the sampling profile (VIREO_BT_PROFILE=file) ---- */
 
-	if (setjmp(cpu->fault_jmp)) {
-		/* bt_raise() delivered the event; RIP is at the handler. */
-		prev = NULL;
-		cpu->end_block = false;
-		cpu->irq_shadow = false;
-		/* Back to the engine loop: exits, HLT, interrupts, timers. */
+#define BT_PROF_SLOTS (1u << 16)
+
+struct bt_prof_slot {
+	uint64_t rip, count;
+};
+
+static struct bt_prof_slot *bt_prof;
+static const char *bt_prof_path;
+static uint64_t bt_prof_n;
+static void bt_prof_dump(void);
+
+/* One sample per bt_tc_run() call (every <= BT_RUN_BUDGET units). */
+static void bt_prof_sample(uint64_t rip)
+{
+	/* Rewritten now and then: a VM killed by a signal still leaves one. */
+	if ((++bt_prof_n & ((1u << 18) - 1)) == 0)
+		bt_prof_dump();
+	unsigned h = (unsigned)((rip * 0x9e3779b97f4a7c15ull) >> 48);
+	for (unsigned i = 0; i < 64; i++) {
+		struct bt_prof_slot *e = &bt_prof[(h + i) & (BT_PROF_SLOTS - 1)];
+		if (e->rip == rip || e->count == 0) {
+			e->rip = rip;
+			e->count++;
+			return;
+		}
+	}
+}
+
+static int bt_prof_cmp(const void *a, const void *b)
+{
+	const struct bt_prof_slot *x = a, *y = b;
+	return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+}
+
+static void bt_prof_dump(void)
+{
+	if (!bt_prof || !bt_prof_path)
+		return;
+	struct bt_prof_slot *copy = malloc(BT_PROF_SLOTS * sizeof(*copy));
+	FILE *f = fopen(bt_prof_path, "w");
+	if (!f || !copy) {
+		if (f)
+			fclose(f);
+		free(copy);
 		return;
 	}
+	memcpy(copy, bt_prof, BT_PROF_SLOTS * sizeof(*copy));
+	qsort(copy, BT_PROF_SLOTS, sizeof(*copy), bt_prof_cmp);
+	for (unsigned i = 0; i < BT_PROF_SLOTS && copy[i].count; i++)
+		fprintf(f, "%016llx %llu\n", (unsigned long long)copy[i].rip, (unsigned long long)copy[i].count);
+	fclose(f);
+	free(copy);
+}
 
-	while (budget > 0) {
-		budget--;
+static void bt_prof_init(void)
+{
+	bt_prof_path = getenv("VIREO_BT_PROFILE");
+	if (!bt_prof_path || bt_prof)
+		return;
+	bt_prof = calloc(BT_PROF_SLOTS, sizeof(*bt_prof));
+	if (bt_prof)
+		atexit(bt_prof_dump);
+}
+
+/* The unit loop; bt_tc_run() arms the fault landing pad around it. */
+static __attribute__((noinline)) void bt_tc_loop(struct bt_cpu *cpu)
+{
+	struct bt_block *prev = NULL;
+	unsigned bits = 0;
+	uint32_t mode = 0;
+
+	for (unsigned budget = BT_RUN_BUDGET; budget > 0; budget--) {
 		if (atomic_load_explicit(&cpu->kick, memory_order_relaxed))
 			return;
-		struct bt_block *b = bt_tc_lookup(cpu, prev);
+		if (!prev || prev->sys_end) {
+			bits = bt_code_bits(cpu);
+			mode = bt_mode_key(cpu);
+		}
+		struct bt_block *b = bt_tc_lookup(cpu, prev, bits, mode);
 		if (!b)
 			return;
-		if (cpu->vm->trace)
+		if (__builtin_expect(cpu->vm->trace != NULL, 0))
 			bt_trace_unit(cpu, b);
 
 		uint64_t ripmask = b->bits == 64 ? ~0ull : b->bits == 32 ? 0xffffffffull : 0xffffull;
 		unsigned n = b->ninsn;
-		bool stop = false;
 		for (unsigned i = 0; i < n; i++) {
-			const struct bt_insn *in = b->insn[i];
+			const struct bt_insn *in = b->ent[i].in;
 			bool shadow = cpu->irq_shadow;
 			cpu->insn_start_rip = cpu->rip;
 			cpu->insn_len = in->zi.length;
 			cpu->rip = (cpu->rip + in->zi.length) & ripmask;
-			bt_exec_insn(cpu, in);
-			cpu->icount++;
-			if (__builtin_expect(shadow, 0)) {
-				cpu->irq_shadow = false;
-				stop = true;
-			}
-			if (__builtin_expect(cpu->end_block || cpu->halted || cpu->exit_requested ||
+			b->ent[i].h(cpu, in);
+			if (__builtin_expect(shadow | cpu->end_block | cpu->halted | cpu->exit_requested |
 			                     atomic_load_explicit(&b->dead, memory_order_relaxed), 0)) {
-				stop = true;
+				cpu->icount += i + 1;
+				if (shadow)
+					cpu->irq_shadow = false;
+				cpu->end_block = false;
+				return;
 			}
-			if (stop)
-				break;
 		}
-		if (stop) {
-			cpu->end_block = false;
-			return;
-		}
+		cpu->icount += n;
 		prev = b;
 	}
+}
+
+void bt_tc_run(struct bt_cpu *cpu)
+{
+	if (__builtin_expect(bt_prof != NULL, 0))
+		bt_prof_sample(cpu->rip);
+	if (setjmp(cpu->fault_jmp)) {
+		/* bt_raise() delivered the event; RIP is at the handler.  Back to
+		 * the engine loop: exits, HLT, interrupts, timers. */
+		cpu->end_block = false;
+		cpu->irq_shadow = false;
+		return;
+	}
+	bt_tc_loop(cpu);
 }

@@ -207,6 +207,13 @@ struct vmm_engine {
 	void (*vm_stats)(struct vmm_vm *vm, void (*emit)(void *ctx, const char *name,
 	                                                  uint64_t count, uint64_t ns),
 	                 void *ctx);
+
+	/*
+	 * Optional (NULL = not needed): the platform wrote guest RAM
+	 * [gpa, gpa+len) other than through a vCPU (device DMA, loaders,
+	 * restore).  bt drops translated code from those pages; any thread.
+	 */
+	void (*vm_mem_written)(struct vmm_vm *vm, uint64_t gpa, uint64_t len);
 };
 
 /* Registered engines; NULL when not built. */

@@ -185,6 +185,7 @@ int bthost_reset(struct bthost *h, unsigned cpl)
 {
 	vmm_engine_bt.vcpu_reset(h->vcpu);
 	memset(h->ram, 0, BTH_CODE);
+	vmm_engine_bt.vm_mem_written(h->vm, 0, BTH_CODE);
 
 	/* Page tables: identity map of the first 16 MiB, user, 2 MiB pages. */
 	uint8_t *pml4 = h->ram + BTH_PT, *pdpt = pml4 + 0x1000, *pd = pml4 + 0x2000;
@@ -273,8 +274,8 @@ void bthost_load(struct bthost *h, const uint8_t *code, size_t len)
 		len = BTH_CODE_SIZE - sizeof(tail);
 	memcpy(h->ram + BTH_CODE, code, len);
 	memcpy(h->ram + BTH_CODE + len, tail, sizeof(tail));
-	/* The harness writes RAM behind the engine's back. */
-	bt_tc_flush((struct bt_vm *)(void *)h->vm);
+	/* The harness writes RAM behind the engine's back, like a DMA. */
+	vmm_engine_bt.vm_mem_written(h->vm, BTH_CODE, len + sizeof(tail));
 }
 
 int bthost_run(struct bthost *h, const struct bth_state *in, struct bth_state *out)
@@ -293,6 +294,8 @@ int bthost_run(struct bthost *h, const struct bth_state *in, struct bth_state *o
 	vmm_engine_bt.set_fpu(h->vcpu, &f);
 	memcpy(h->ram + BTH_DATA, in->data, BTH_DATA_SIZE);
 	memcpy(h->ram + BTH_STACK - BTH_STACK_SIZE, in->stack, BTH_STACK_SIZE);
+	vmm_engine_bt.vm_mem_written(h->vm, BTH_DATA, BTH_DATA_SIZE);
+	vmm_engine_bt.vm_mem_written(h->vm, BTH_STACK - BTH_STACK_SIZE, BTH_STACK_SIZE);
 	h->done = false;
 	h->exc_vector = -1;
 	h->nport_log = 0;

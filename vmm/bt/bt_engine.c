@@ -156,6 +156,22 @@ static int bt_vm_set_memory(struct vmm_vm *v, unsigned slot, const struct vmm_me
 	return 0;
 }
 
+static void bt_vm_mem_written(struct vmm_vm *v, uint64_t gpa, uint64_t len)
+{
+	struct bt_vm *vm = (struct bt_vm *)(void *)v;
+	if (!len)
+		return;
+	uint64_t last = gpa + len - 1;
+	if (last < gpa)
+		last = ~0ull;
+	for (uint64_t p = gpa & ~0xfffull; p <= last && (p >> 12) < vm->code_bitmap_pages; p += 4096) {
+		if (bt_page_is_code(vm, p))
+			bt_tc_invalidate_page(vm, p);
+		if (p + 4096 < p)
+			break;
+	}
+}
+
 static uint64_t bt_vm_tsc_hz(struct vmm_vm *v)
 {
 	return ((struct bt_vm *)(void *)v)->cfg.tsc_hz;
@@ -664,4 +680,5 @@ const struct vmm_engine vmm_engine_bt = {
 	.vcpu_save = bt_vcpu_save,
 	.vcpu_restore = bt_vcpu_restore,
 	.vm_stats = bt_vm_stats,
+	.vm_mem_written = bt_vm_mem_written,
 };

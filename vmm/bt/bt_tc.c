@@ -438,7 +438,8 @@ static struct bt_block *bt_install_locked(struct bt_tc *tc, uint64_t gpa, uint64
 		bool near = (zl->meta.category == ZYDIS_CATEGORY_COND_BR ||
 		             zl->meta.category == ZYDIS_CATEGORY_UNCOND_BR ||
 		             zl->meta.category == ZYDIS_CATEGORY_CALL || zl->meta.category == ZYDIS_CATEGORY_RET) &&
-		            zl->meta.branch_type != ZYDIS_BRANCH_TYPE_FAR;
+		            (zl->meta.branch_type == ZYDIS_BRANCH_TYPE_SHORT ||
+		             zl->meta.branch_type == ZYDIS_BRANCH_TYPE_NEAR);   /* not IRET, not far */
 		b->sys_end = !near && (bt_ends_unit(zl) || bt_ops_end_unit(&insns[n - 1]));
 	}
 	unsigned h = bt_hash_key(gpa, lin, mode);

@@ -57,7 +57,7 @@ static const struct vctl_cmd vctl_cmds[] = {
 	  .summary = "remove a VM from the inventory" },
 	{ .name = "start", .fn = vireoctl_cmd_start, .usage = "VM",
 	  .summary = "power a VM on (through vireod)" },
-	{ .name = "stop", .fn = vireoctl_cmd_stop, .usage = "VM [--hard]",
+	{ .name = "stop", .fn = vireoctl_cmd_stop, .usage = "[--hard] VM",
 	  .summary = "shut a VM down gracefully, or power it off with --hard" },
 	{ .name = "reset", .fn = vireoctl_cmd_reset, .usage = "VM",
 	  .summary = "reset a VM" },

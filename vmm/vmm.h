@@ -176,8 +176,9 @@ struct vmm_engine {
 	/*
 	 * Run the guest until an exit the platform must handle.  On return, *exit
 	 * describes it.  For VMM_EXIT_IO reads and VMM_EXIT_MMIO reads the platform
-	 * fills the data before the next call; the engine completes the instruction
-	 * on that next call.  Returns 0, or -1 on a host error (errno set).
+	 * fills the data before the next call, which passes the same struct
+	 * vmm_exit back; the engine completes the instruction on that next call.
+	 * Returns 0, or -1 on a host error (errno set).
 	 */
 	int (*vcpu_run)(struct vmm_vcpu *vcpu, struct vmm_exit *exit);
 	/* From any thread: make a running vcpu_run() return VMM_EXIT_KICKED soon,

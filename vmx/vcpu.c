@@ -178,9 +178,11 @@ static void *vcpu_thread(void *arg)
 	snprintf(name, sizeof(name), "vcpu-%u", vcpu->id);
 	vlog_set_thread_name(name);
 
+	/* One exit record for the thread's life: an engine completes an IN or an
+	 * MMIO read from the data the handler left in it. */
+	struct vmm_exit e;
+	memset(&e, 0, sizeof(e));
 	while (!atomic_load(&vm->stopping)) {
-		struct vmm_exit e;
-		memset(&e, 0, sizeof(e));
 		if (vm->engine->vcpu_run(vcpu->ev, &e) != 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;

@@ -188,8 +188,14 @@ static int vm_boot(struct vmx_vm *vm, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (vm->boot_kernel)
-		return linuxboot_load(vm, err, errlen);
+	if (vm->boot_kernel && linuxboot_load(vm, err, errlen) != 0)
+		return -1;
+	/* The loader wrote guest RAM behind the engine's back (bt caches code). */
+	if (vm->engine->vm_mem_written)
+		for (unsigned i = 0; i < vm->mem.nregions; i++)
+			if (!(vm->mem.regions[i].flags & GMEM_ROM))
+				vm->engine->vm_mem_written(vm->evm, vm->mem.regions[i].gpa,
+				                           vm->mem.regions[i].size);
 	return 0;
 }
 

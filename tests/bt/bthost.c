@@ -119,7 +119,7 @@ static void *bth_wd_thread(void *arg)
 	(void)arg;
 	unsigned seen = ~0u, ticks = 0;
 	for (;;) {
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 		unsigned g = atomic_load(&bth_wd.gen);
 		if (!atomic_load(&bth_wd.active) || g != seen) {
@@ -127,7 +127,7 @@ static void *bth_wd_thread(void *arg)
 			ticks = 0;
 			continue;
 		}
-		if (++ticks * 10 >= atomic_load(&bth_wd.limit_ms)) {
+		if (++ticks * 5 >= atomic_load(&bth_wd.limit_ms)) {
 			struct vmm_vcpu *v = atomic_load(&bth_wd.vcpu);
 			if (v)
 				vmm_engine_bt.vcpu_kick(v);

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (bthost_init(&fz_host, 3))
 			abort();
 		fz_host.quiet = true;
-		bthost_set_timeout_ms(20);
+		bthost_set_timeout_ms(5);
 		fz_ready = true;
 	}
 	if (size < 1)

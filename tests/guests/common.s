@@ -149,6 +149,7 @@ lm_start:
 	call	exit_status
 
 # set_gate(vector %edi, handler %rsi, type %dl)
+.globl set_gate
 set_gate:
 	movl	%edi, %eax
 	shll	$4, %eax

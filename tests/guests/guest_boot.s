@@ -38,7 +38,32 @@ guest_main:
 	testl	%eax, %eax
 	jnz	6f
 	orl	$16, %r15d
-6:	leaq	msg_cpuid(%rip), %rsi
+6:	# features that are not virtualised must not be offered
+	movl	$1, %eax
+	cpuid
+	testl	$((1 << 3) | (1 << 5)), %ecx    # MONITOR, VMX
+	jz	8f
+	orl	$32, %r15d
+8:	xorl	%eax, %eax
+	cpuid
+	movl	%eax, %r14d                     # highest basic leaf
+	cmpl	$0xA, %r14d
+	jb	9f
+	movl	$0xA, %eax
+	xorl	%ecx, %ecx
+	cpuid
+	testb	%al, %al                        # PMU version
+	jz	9f
+	orl	$64, %r15d
+9:	cmpl	$7, %r14d
+	jb	10f
+	movl	$7, %eax
+	xorl	%ecx, %ecx
+	cpuid
+	testl	$((1 << 4) | (1 << 11)), %ebx   # HLE, RTM
+	jz	10f
+	orl	$128, %r15d
+10:	leaq	msg_cpuid(%rip), %rsi
 	call	puts
 	movl	%r12d, %edi
 	call	putdec
@@ -52,10 +77,17 @@ guest_main:
 	jz	7f
 	leaq	msg_bad(%rip), %rsi
 	call	puts
+	movl	%r15d, %edi
+	call	puthex
+	movl	$'\n', %edi
+	call	putc
 	movl	%r15d, %eax
+	andl	$0x3F, %eax
 	orl	$0x40, %eax
 	ret                             # common.s exits with this status
-7:	leaq	user_main(%rip), %rdi
+7:	leaq	msg_policy(%rip), %rsi
+	call	puts
+	leaq	user_main(%rip), %rdi
 	movl	$USER_RFLAGS, %esi
 	call	enter_user
 
@@ -76,5 +108,6 @@ user_main:
 msg_lm:    .asciz "boot: long mode ok\n"
 msg_cpuid: .asciz "cpuid: VMwareVMware tsc_khz="
 msg_apic:  .asciz " apic_khz="
-msg_bad:   .asciz "cpuid: unexpected hypervisor identity\n"
+msg_bad:   .asciz "cpuid: FAILED checks="
+msg_policy: .asciz "cpuid: no MONITOR, VMX, PMU or TSX offered\n"
 msg_user:  .asciz "user: hello from CPL3\n"

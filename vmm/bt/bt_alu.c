@@ -501,6 +501,13 @@ static void h_mov(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	const ZydisDecodedOperand *d = &in->ops[0], *sop = &in->ops[1];
 
+	/* The common case first: no segment, control or debug register. */
+	if ((d->type != ZYDIS_OPERAND_TYPE_REGISTER || d->reg.value < ZYDIS_REGISTER_ES) &&
+	    (sop->type != ZYDIS_OPERAND_TYPE_REGISTER || sop->reg.value < ZYDIS_REGISTER_ES)) {
+		WR(0, RD(1));
+		return;
+	}
+
 	if (d->type == ZYDIS_OPERAND_TYPE_REGISTER && d->reg.value >= ZYDIS_REGISTER_CR0 &&
 	    d->reg.value <= ZYDIS_REGISTER_CR15) {
 		if (cpu->cpl)

@@ -586,11 +586,13 @@ static const char *bt_prof_path;
 static uint64_t bt_prof_n;
 static void bt_prof_dump(void);
 
-/* One sample per bt_tc_run() call (every <= BT_RUN_BUDGET units). */
-static void bt_prof_sample(uint64_t rip)
+/* One sample every 64 units executed. */
+static void bt_prof_unit(uint64_t rip)
 {
+	if ((++bt_prof_n & 63) != 0)
+		return;
 	/* Rewritten now and then: a VM killed by a signal still leaves one. */
-	if ((++bt_prof_n & ((1u << 18) - 1)) == 0)
+	if ((bt_prof_n & ((1u << 24) - 1)) == 0)
 		bt_prof_dump();
 	unsigned h = (unsigned)((rip * 0x9e3779b97f4a7c15ull) >> 48);
 	for (unsigned i = 0; i < 64; i++) {
@@ -658,6 +660,8 @@ static __attribute__((noinline)) void bt_tc_loop(struct bt_cpu *cpu)
 			return;
 		if (__builtin_expect(cpu->vm->trace != NULL, 0))
 			bt_trace_unit(cpu, b);
+		if (__builtin_expect(bt_prof != NULL, 0))
+			bt_prof_unit(b->lin);
 
 		uint64_t ripmask = b->bits == 64 ? ~0ull : b->bits == 32 ? 0xffffffffull : 0xffffull;
 		unsigned n = b->ninsn;
@@ -684,8 +688,6 @@ static __attribute__((noinline)) void bt_tc_loop(struct bt_cpu *cpu)
 
 void bt_tc_run(struct bt_cpu *cpu)
 {
-	if (__builtin_expect(bt_prof != NULL, 0))
-		bt_prof_sample(cpu->rip);
 	if (setjmp(cpu->fault_jmp)) {
 		/* bt_raise() delivered the event; RIP is at the handler.  Back to
 		 * the engine loop: exits, HLT, interrupts, timers. */

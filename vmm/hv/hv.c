@@ -202,24 +202,27 @@ static int hv_vm_set_memory(struct vmm_vm *v, unsigned slot, const struct vmm_me
 /* Rebuild the MSI routes on the IOAPIC GSIs from the level vectors seen. */
 static int hv_routes_commit(struct hv_vm *vm)
 {
-	struct {
+	/* A union, not a struct around the flexible array (clang -Wpedantic). */
+	union {
 		struct kvm_irq_routing hdr;
-		struct kvm_irq_routing_entry e[HV_IOAPIC_PINS];
-	} r;
-	memset(&r, 0, sizeof(r));
+		uint8_t raw[sizeof(struct kvm_irq_routing) +
+		            HV_IOAPIC_PINS * sizeof(struct kvm_irq_routing_entry)];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct kvm_irq_routing *r = &u.hdr;
 	unsigned n = 0;
 	for (unsigned i = 0; i < HV_IOAPIC_PINS; i++) {
 		if (!vm->routes[i].used)
 			continue;
-		r.e[n].gsi = i;
-		r.e[n].type = KVM_IRQ_ROUTING_MSI;
-		r.e[n].u.msi.address_lo = (uint32_t)vm->routes[i].addr;
-		r.e[n].u.msi.address_hi = (uint32_t)(vm->routes[i].addr >> 32);
-		r.e[n].u.msi.data = vm->routes[i].data;
+		r->entries[n].gsi = i;
+		r->entries[n].type = KVM_IRQ_ROUTING_MSI;
+		r->entries[n].u.msi.address_lo = (uint32_t)vm->routes[i].addr;
+		r->entries[n].u.msi.address_hi = (uint32_t)(vm->routes[i].addr >> 32);
+		r->entries[n].u.msi.data = vm->routes[i].data;
 		n++;
 	}
-	r.hdr.nr = n;
-	return ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &r);
+	r->nr = n;
+	return ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r);
 }
 
 /*

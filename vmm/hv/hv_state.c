@@ -207,25 +207,26 @@ int hv_set_fpu(struct vmm_vcpu *v, const struct vmm_fpu *f)
 
 static int hv_msrs_io(int fd, unsigned long req, const uint32_t *idx, uint64_t *val, unsigned n)
 {
-	struct {
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[HV_MAX_MSRS];
-	} m;
+		uint8_t raw[sizeof(struct kvm_msrs) + HV_MAX_MSRS * sizeof(struct kvm_msr_entry)];
+	} u;
 	if (n > HV_MAX_MSRS) {
 		errno = EINVAL;
 		return -1;
 	}
-	memset(&m, 0, sizeof(m));
-	m.hdr.nmsrs = n;
+	memset(&u, 0, sizeof(u));
+	struct kvm_msrs *m = &u.hdr;
+	m->nmsrs = n;
 	for (unsigned i = 0; i < n; i++) {
-		m.e[i].index = idx[i];
-		m.e[i].data = val[i];
+		m->entries[i].index = idx[i];
+		m->entries[i].data = val[i];
 	}
-	int r = ioctl(fd, req, &m);
+	int r = ioctl(fd, req, m);
 	if (r < 0)
 		return -1;
 	for (unsigned i = 0; i < (unsigned)r && i < n; i++)
-		val[i] = m.e[i].data;
+		val[i] = m->entries[i].data;
 	return r;   /* number of MSRs processed */
 }
 
@@ -308,7 +309,9 @@ int hv_vcpu_reset(struct vmm_vcpu *v)
 	int fd = vcpu->fd;
 	bool bsp = vcpu->id == 0;
 
-	vcpu->pending = 0;
+	/* KVM would finish an I/O it still owes on top of the reset state. */
+	if (hv_vcpu_flush_pending(vcpu) < 0)
+		return -1;
 	struct kvm_regs regs;
 	memset(&regs, 0, sizeof(regs));
 	regs.rflags = 0x2;
@@ -536,7 +539,8 @@ int hv_vcpu_restore(struct vmm_vcpu *v, const void *buf, size_t len)
 		return -1;
 	}
 	len = hdr[2];
-	vcpu->pending = 0;
+	if (hv_vcpu_flush_pending(vcpu) < 0)
+		return -1;
 
 	uint32_t l;
 	const uint8_t *p;

@@ -414,7 +414,8 @@ static void handle_sub(struct peer *p, struct vmdb_msgbuf *m)
 		if (all) {
 			all[0].kind = VMDB_OP_DEL;
 			all[0].path = m->str1;
-			memcpy(all + 1, ops, n * sizeof(*ops));
+			if (n)   /* ops is NULL for an empty subtree */
+				memcpy(all + 1, ops, n * sizeof(*ops));
 			rc = put_updates(&p->out, all, n + 1, VMDB_F_SNAPSHOT, m->h.reqid);
 			free(all);
 		} else {

@@ -74,14 +74,17 @@ class VM:
         self.proc.stdin.write(line.encode() + b'\n')
         self.proc.stdin.flush()
 
-    def run(self, command, timeout=60, marker='__VIREO_DONE__'):
-        """Type a command; return its output (between the echo and the marker)."""
-        self.send(f'{command}; echo {marker}$?')
-        self.expect(marker, timeout)   # the echoed command line
-        out = self.expect(marker, timeout)
+    def run(self, command, timeout=60):
+        """Type a command; return (its output, its exit status).
+
+        The markers are typed with an empty string inside them, so the
+        shell's echo of the typed line (which busybox may redraw) never
+        matches: only the command's own output does."""
+        self.send(f'echo __VIREO_""START__; {command}; echo __VIREO_""DONE__$?')
+        self.expect('__VIREO_START__', timeout)
+        out = self.expect('__VIREO_DONE__', timeout)
         status = self.expect('\n', timeout).strip()
-        lines = out.split('\n', 1)
-        return (lines[1] if len(lines) > 1 else '').replace('\r', ''), status
+        return out.replace('\r', '').lstrip('\n'), status
 
     def wait(self, timeout):
         try:

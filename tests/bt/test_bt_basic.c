@@ -148,6 +148,33 @@ int main(void)
 		T_EQ_I64(run(c, sizeof(c), &in, &out), 0);
 		T_EQ_U64(out.r.rbx & 0xfff, 0x003);
 	}
+	/* 32-bit code (compatibility mode): 0x42 is INC EDX, not a REX prefix;
+	 * PUSH/POP are 32-bit; LOOP counts ECX */
+	{
+		static const uint8_t c[] = {
+			0xb8, 0x44, 0x33, 0x22, 0x11,   /* mov eax, 0x11223344 */
+			0x50, 0x5b,                     /* push eax; pop ebx */
+			0xb9, 5, 0, 0, 0,               /* mov ecx, 5 */
+			0x31, 0xd2,                     /* xor edx, edx */
+			0x42,                           /* l: inc edx */
+			0xe2, 0xfd,                     /* loop l */
+			0xe8, 0, 0, 0, 0,               /* call next */
+			0x5e,                           /* pop esi */
+		};
+		struct vmm_segment cs64 = h.sregs.cs;
+		h.sregs.cs.l = 0;
+		h.sregs.cs.db = 1;
+		h.sregs.cs.selector = 0x33;
+		T_EQ_I64(run(c, sizeof(c), &in, &out), 0);
+		T_EQ_I64(out.vector, -1);
+		T_EQ_U64(out.r.rbx & 0xffffffff, 0x11223344);
+		T_EQ_U64(out.r.rdx & 0xffffffff, 5);
+		T_EQ_U64(out.r.rcx & 0xffffffff, 0);
+		T_EQ_U64(out.r.rsi & 0xffffffff, BTH_CODE + 22);
+		T_EQ_U64(out.r.rsp & 0xffffffff, BTH_STACK - 0x100);
+		h.sregs.cs = cs64;
+		vmm_engine_bt.set_sregs(h.vcpu, &h.sregs);
+	}
 	/* save/restore round trip: the blob restores registers and flags */
 	{
 		static uint8_t blob[1 << 20];
@@ -169,6 +196,8 @@ int main(void)
 	/* sregs round trip */
 	{
 		struct vmm_sregs a, b;
+		memset(&a, 0, sizeof(a));   /* padding too: compared with memcmp */
+		memset(&b, 0, sizeof(b));
 		vmm_engine_bt.get_sregs(h.vcpu, &a);
 		T_EQ_I64(vmm_engine_bt.set_sregs(h.vcpu, &a), 0);
 		vmm_engine_bt.get_sregs(h.vcpu, &b);

@@ -848,7 +848,7 @@ void bt_alu_init(void)
 		{ ZYDIS_MNEMONIC_ENDBR64, h_nop }, { ZYDIS_MNEMONIC_PREFETCH, h_nop },
 		{ ZYDIS_MNEMONIC_PREFETCHNTA, h_nop }, { ZYDIS_MNEMONIC_PREFETCHT0, h_nop },
 		{ ZYDIS_MNEMONIC_PREFETCHT1, h_nop }, { ZYDIS_MNEMONIC_PREFETCHT2, h_nop },
-		{ ZYDIS_MNEMONIC_PREFETCHW, h_nop },
+		{ ZYDIS_MNEMONIC_PREFETCHW, h_nop }, { ZYDIS_MNEMONIC_PREFETCHWT1, h_nop },
 		/* Fences order nothing in a one-thread interpreter.  bt_sse_init
 		 * runs later and may replace these. */
 		{ ZYDIS_MNEMONIC_LFENCE, h_nop }, { ZYDIS_MNEMONIC_MFENCE, h_nop },

@@ -98,4 +98,55 @@ static inline void bt_flags_set_bits(struct bt_cpu *cpu, uint64_t mask, uint64_t
 	cpu->rflags = (f & ~mask) | (val & mask);
 }
 
+/*
+ * Fast path for memory in 64-bit mode: a software-TLB hit inside one page of
+ * RAM, with the permissions the slow path would check (CPL 3 needs USER; a
+ * write needs RW and DIRTY and must not hit a code page).  Anything else
+ * returns NULL: the caller takes bt_mem_read/bt_mem_write, which also fill
+ * the TLB.  The tag holds the full canonical page address, so a
+ * non-canonical address never hits.
+ */
+static inline uint8_t *bt_mem_ptr_inl(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len,
+                                      bool write)
+{
+	if (!(cpu->seg[BT_CS].attr & BT_SEG_L) || !(cpu->efer & BT_EFER_LMA))
+		return NULL;
+	uint64_t lin = off + ((s == BT_FS || s == BT_GS) ? cpu->seg[s].base : 0);
+	if ((lin & 0xfff) + len > 4096)
+		return NULL;
+	const struct bt_tlb_entry *t = &cpu->tlb[(lin >> 12) & (BT_TLB_SIZE - 1)];
+	if (t->tag != ((lin & ~0xfffull) | 1) || !t->hva)
+		return NULL;
+	if (cpu->cpl == 3 && !(t->perm & BT_TLB_USER))
+		return NULL;
+	if (write && (t->perm & (BT_TLB_DIRTY | BT_TLB_CODE | BT_TLB_RW)) != (BT_TLB_DIRTY | BT_TLB_RW))
+		return NULL;
+	return t->hva + (lin & 0xfff);
+}
+
+/* ---- compiled fast forms of common instructions (bt_fast.c) ---- */
+
+struct bt_fop {
+	uint8_t kind;                /* BT_FOP_* */
+	uint8_t reg;                 /* REG: gpr; MEM: base gpr, BT_FOP_NONE or BT_FOP_RIP */
+	uint8_t index;               /* MEM: index gpr or BT_FOP_NONE */
+	uint8_t scale;
+	uint8_t seg;                 /* enum bt_sreg */
+	int64_t val;                 /* MEM: displacement; IMM: value */
+};
+enum { BT_FOP_REG = 1, BT_FOP_MEM, BT_FOP_IMM };
+#define BT_FOP_NONE 0xff
+#define BT_FOP_RIP  0xfe
+
+struct bt_fast;
+typedef void (*bt_fast_fn)(struct bt_cpu *cpu, const struct bt_fast *f);
+struct bt_fast {
+	bt_fast_fn fn;               /* NULL: use the generic handler */
+	uint8_t size;                /* operation size in bytes (4 or 8) */
+	uint8_t ssize;               /* MOVZX: source size */
+	struct bt_fop a, b;
+};
+/* Fill f for in, or leave f->fn NULL when the form is not covered. */
+void bt_fast_compile(const struct bt_insn *in, struct bt_fast *f);
+
 #endif

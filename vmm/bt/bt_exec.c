@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bt.h"
+#include "bt_alu.h"
 
 static bt_handler bt_table[ZYDIS_MNEMONIC_MAX_VALUE + 1];
 static bt_handler bt_string_table[ZYDIS_MNEMONIC_MAX_VALUE + 1];
@@ -182,32 +183,7 @@ static bool bt_is_xmm(ZydisRegister r)
 	return r >= ZYDIS_REGISTER_XMM0 && r <= ZYDIS_REGISTER_XMM15;
 }
 
-/*
- * Fast path for memory in 64-bit mode: a software-TLB hit inside one page of
- * RAM, with the permissions the slow path would check (CPL 3 needs USER; a
- * write needs RW and DIRTY and must not hit a code page).  Anything else
- * returns NULL: the caller takes bt_mem_read/bt_mem_write, which also fill
- * the TLB.  The tag holds the full canonical page address, so a
- * non-canonical address never hits.
- */
-static inline uint8_t *bt_mem_ptr_inl(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len,
-                                      bool write)
-{
-	if (!(cpu->seg[BT_CS].attr & BT_SEG_L) || !(cpu->efer & BT_EFER_LMA))
-		return NULL;
-	uint64_t lin = off + ((s == BT_FS || s == BT_GS) ? cpu->seg[s].base : 0);
-	if ((lin & 0xfff) + len > 4096)
-		return NULL;
-	const struct bt_tlb_entry *t = &cpu->tlb[(lin >> 12) & (BT_TLB_SIZE - 1)];
-	if (t->tag != ((lin & ~0xfffull) | 1) || !t->hva)
-		return NULL;
-	if (cpu->cpl == 3 && !(t->perm & BT_TLB_USER))
-		return NULL;
-	if (write && (t->perm & (BT_TLB_DIRTY | BT_TLB_CODE | BT_TLB_RW)) != (BT_TLB_DIRTY | BT_TLB_RW))
-		return NULL;
-	return t->hva + (lin & 0xfff);
-}
-
+/* See bt_mem_ptr_inl() in bt_alu.h. */
 uint8_t *bt_mem_ptr(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len, bool write)
 {
 	return bt_mem_ptr_inl(cpu, s, off, len, write);

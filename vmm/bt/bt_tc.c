@@ -2,9 +2,12 @@
  * bt_tc.c — translation units and the translation cache.
  *
  * A unit is up to BT_TU_MAX decoded instructions starting at one linear RIP,
- * ending at control flow, at an instruction that may change the mode, or at
- * the end of the page (an instruction may straddle into the next page; it
- * is then the last one and the unit depends on both pages).  Units are keyed
+ * ending at an unconditional transfer, at an instruction that may change the
+ * mode, or at the end of the page (an instruction may straddle into the next
+ * page; it is then the last one and the unit depends on both pages).
+ * Conditional branches do not end a unit: a taken one leaves it early (a
+ * side exit).  Common 64-bit forms are also compiled to bt_fast
+ * descriptors (bt_fast.c) at translation time.  Units are keyed
  * by (guest-physical address of the first byte, mode key, linear RIP) and
  * found by a hash, or through the successor pointers of the unit that ran
  * before (validated against the same key, so a stale link costs a lookup,
@@ -21,6 +24,7 @@
 #include <string.h>
 
 #include "bt.h"
+#include "bt_alu.h"
 
 #define BT_TU_MAX       32
 #define BT_HASH_BITS    16
@@ -28,6 +32,7 @@
 #define BT_CHUNK_SIZE   (4u << 20)
 #define BT_ARENA_MAX    (128ull << 20)
 #define BT_NO_PAGE      (~0ull)
+#define BT_SUCC         4
 #define BT_RUN_BUDGET   256     /* units per bt_tc_run(): then timers and interrupts */
 
 struct bt_block {
@@ -43,10 +48,13 @@ struct bt_block {
 	atomic_bool dead;
 	struct bt_block *hnext;      /* hash chain */
 	struct bt_block *pnext[2];   /* per-page lists: [0] first page, [1] second */
-	struct bt_block *succ[2];    /* cached successors */
+	struct bt_block *succ[BT_SUCC];  /* cached successors (side exits too) */
+	uint8_t succ_next;           /* round-robin replacement */
 	struct bt_ent {
 		const struct bt_insn *in;
 		bt_handler h;
+		bool side_exit;      /* a conditional branch inside the unit */
+		struct bt_fast f;    /* compiled form, f.fn NULL when none */
 	} ent[];
 };
 
@@ -150,6 +158,8 @@ struct bt_tc *bt_tc_new(struct bt_vm *vm)
 		/* CPUID advertises neither BMI1 nor LZCNT: F3 0F BC/BD are REP BSF/BSR. */
 		ZydisDecoderEnableMode(&tc->dec[i], ZYDIS_DECODER_MODE_TZCNT, ZYAN_FALSE);
 		ZydisDecoderEnableMode(&tc->dec[i], ZYDIS_DECODER_MODE_LZCNT, ZYAN_FALSE);
+		/* No MPX: 0F 1A/1B are hint NOPs and F2 before a branch is ignored. */
+		ZydisDecoderEnableMode(&tc->dec[i], ZYDIS_DECODER_MODE_MPX, ZYAN_FALSE);
 	}
 	return tc;
 }
@@ -288,6 +298,9 @@ static bool bt_ends_unit(const ZydisDecodedInstruction *zi)
 {
 	switch (zi->meta.category) {
 	case ZYDIS_CATEGORY_COND_BR:
+		/* A unit runs on through the not-taken path; the run loop
+		 * leaves it when the branch is taken (a side exit). */
+		return false;
 	case ZYDIS_CATEGORY_UNCOND_BR:
 	case ZYDIS_CATEGORY_CALL:
 	case ZYDIS_CATEGORY_RET:
@@ -431,6 +444,8 @@ static struct bt_block *bt_install_locked(struct bt_tc *tc, uint64_t gpa, uint64
 		memcpy(p, &insns[i], opsz[i]);
 		b->ent[i].in = (const struct bt_insn *)p;
 		b->ent[i].h = bt_exec_lookup(&insns[i]);
+		b->ent[i].side_exit = i + 1 < n && insns[i].zi.meta.category == ZYDIS_CATEGORY_COND_BR;
+		bt_fast_compile(&insns[i], &b->ent[i].f);
 		p += (opsz[i] + 15) & ~(size_t)15;
 	}
 	if (n) {
@@ -472,10 +487,11 @@ static struct bt_block *bt_tc_lookup(struct bt_cpu *cpu, struct bt_block *prev, 
 
 	cpu->insn_start_rip = cpu->rip;
 	/* A successor on the page prev came from needs no new translation:
-	 * nothing that changes mappings ran (prev->sys_end is false), and a
+	 * nothing that changes mappings ran (the caller passes no prev after
+	 * a mode-changing instruction), and a
 	 * CPU may keep using a cached translation until INVLPG/CR3. */
-	if (prev && !prev->sys_end && ((lin ^ prev->lin) >> 12) == 0) {
-		for (unsigned i = 0; i < 2; i++) {
+	if (prev && ((lin ^ prev->lin) >> 12) == 0) {
+		for (unsigned i = 0; i < BT_SUCC; i++) {
 			b = prev->succ[i];
 			if (b && b->lin == lin && b->mode == mode && ((b->gpa ^ prev->gpa) >> 12) == 0 &&
 			    !atomic_load_explicit(&b->dead, memory_order_relaxed) && b->gpa2 == BT_NO_PAGE)
@@ -485,7 +501,7 @@ static struct bt_block *bt_tc_lookup(struct bt_cpu *cpu, struct bt_block *prev, 
 	gpa = bt_mmu_translate(cpu, lin, BT_ACC_EXEC);
 
 	if (prev) {
-		for (unsigned i = 0; i < 2; i++) {
+		for (unsigned i = 0; i < BT_SUCC; i++) {
 			b = prev->succ[i];
 			if (b && b->lin == lin && b->gpa == gpa && b->mode == mode &&
 			    !atomic_load_explicit(&b->dead, memory_order_relaxed) && b->gpa2 == BT_NO_PAGE)
@@ -538,8 +554,8 @@ static struct bt_block *bt_tc_lookup(struct bt_cpu *cpu, struct bt_block *prev, 
 	}
 	/* prev's memory is gone if this call flushed (one vCPU frees at once). */
 	if (prev && atomic_load(&tc->flush_gen) == gen0) {
-		unsigned slot = prev->succ[0] == NULL || prev->succ[1] != NULL ? 0 : 1;
-		prev->succ[slot] = b;
+		prev->succ[prev->succ_next] = b;
+		prev->succ_next = (uint8_t)((prev->succ_next + 1) % BT_SUCC);
 	}
 	return b;
 }
@@ -579,6 +595,7 @@ static void bt_trace_unit(struct bt_cpu *cpu, const struct bt_block *b)
 
 struct bt_prof_slot {
 	uint64_t rip, count;
+	char *text;                  /* the unit's instructions, formatted once */
 };
 
 static struct bt_prof_slot *bt_prof;
@@ -586,9 +603,31 @@ static const char *bt_prof_path;
 static uint64_t bt_prof_n;
 static void bt_prof_dump(void);
 
-/* One sample every 64 units executed. */
-static void bt_prof_unit(uint64_t rip)
+static char *bt_prof_format(const struct bt_block *b)
 {
+	ZydisFormatter f;
+	char *out = malloc(1024);
+	size_t len = 0;
+
+	if (!out)
+		return NULL;
+	out[0] = 0;
+	ZydisFormatterInit(&f, ZYDIS_FORMATTER_STYLE_INTEL);
+	for (unsigned i = 0; i < b->ninsn && len < 900; i++) {
+		char buf[96];
+		const struct bt_insn *in = b->ent[i].in;
+		if (!ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&f, &in->zi, in->ops, in->zi.operand_count_visible,
+		                                                  buf, sizeof(buf), ZYDIS_RUNTIME_ADDRESS_NONE, NULL)))
+			snprintf(buf, sizeof(buf), "?");
+		len += (size_t)snprintf(out + len, 1024 - len, "%s%s", i ? " ; " : "", buf);
+	}
+	return out;
+}
+
+/* One sample every 64 units executed. */
+static void bt_prof_unit(const struct bt_block *b)
+{
+	uint64_t rip = b->lin;
 	if ((++bt_prof_n & 63) != 0)
 		return;
 	/* Rewritten now and then: a VM killed by a signal still leaves one. */
@@ -598,6 +637,8 @@ static void bt_prof_unit(uint64_t rip)
 	for (unsigned i = 0; i < 64; i++) {
 		struct bt_prof_slot *e = &bt_prof[(h + i) & (BT_PROF_SLOTS - 1)];
 		if (e->rip == rip || e->count == 0) {
+			if (e->count == 0)
+				e->text = bt_prof_format(b);
 			e->rip = rip;
 			e->count++;
 			return;
@@ -626,7 +667,8 @@ static void bt_prof_dump(void)
 	memcpy(copy, bt_prof, BT_PROF_SLOTS * sizeof(*copy));
 	qsort(copy, BT_PROF_SLOTS, sizeof(*copy), bt_prof_cmp);
 	for (unsigned i = 0; i < BT_PROF_SLOTS && copy[i].count; i++)
-		fprintf(f, "%016llx %llu\n", (unsigned long long)copy[i].rip, (unsigned long long)copy[i].count);
+		fprintf(f, "%016llx %llu %s\n", (unsigned long long)copy[i].rip, (unsigned long long)copy[i].count,
+		        copy[i].text ? copy[i].text : "");
 	fclose(f);
 	free(copy);
 }
@@ -645,33 +687,39 @@ static void bt_prof_init(void)
 static __attribute__((noinline)) void bt_tc_loop(struct bt_cpu *cpu)
 {
 	struct bt_block *prev = NULL;
+	bool prev_sys = true;        /* the last unit ran into a mode-changing insn */
 	unsigned bits = 0;
 	uint32_t mode = 0;
 
 	for (unsigned budget = BT_RUN_BUDGET; budget > 0; budget--) {
 		if (atomic_load_explicit(&cpu->kick, memory_order_relaxed))
 			return;
-		if (!prev || prev->sys_end) {
+		if (prev_sys) {
 			bits = bt_code_bits(cpu);
 			mode = bt_mode_key(cpu);
 		}
-		struct bt_block *b = bt_tc_lookup(cpu, prev, bits, mode);
+		struct bt_block *b = bt_tc_lookup(cpu, prev_sys ? NULL : prev, bits, mode);
 		if (!b)
 			return;
 		if (__builtin_expect(cpu->vm->trace != NULL, 0))
 			bt_trace_unit(cpu, b);
 		if (__builtin_expect(bt_prof != NULL, 0))
-			bt_prof_unit(b->lin);
+			bt_prof_unit(b);
 
 		uint64_t ripmask = b->bits == 64 ? ~0ull : b->bits == 32 ? 0xffffffffull : 0xffffull;
 		unsigned n = b->ninsn;
+		prev_sys = b->sys_end;
 		for (unsigned i = 0; i < n; i++) {
 			const struct bt_insn *in = b->ent[i].in;
 			bool shadow = cpu->irq_shadow;
 			cpu->insn_start_rip = cpu->rip;
 			cpu->insn_len = in->zi.length;
-			cpu->rip = (cpu->rip + in->zi.length) & ripmask;
-			b->ent[i].h(cpu, in);
+			uint64_t next = (cpu->rip + in->zi.length) & ripmask;
+			cpu->rip = next;
+			if (b->ent[i].f.fn)
+				b->ent[i].f.fn(cpu, &b->ent[i].f);
+			else
+				b->ent[i].h(cpu, in);
 			if (__builtin_expect(shadow | cpu->end_block | cpu->halted | cpu->exit_requested |
 			                     atomic_load_explicit(&b->dead, memory_order_relaxed), 0)) {
 				cpu->icount += i + 1;
@@ -679,6 +727,11 @@ static __attribute__((noinline)) void bt_tc_loop(struct bt_cpu *cpu)
 					cpu->irq_shadow = false;
 				cpu->end_block = false;
 				return;
+			}
+			if (b->ent[i].side_exit && cpu->rip != next) {
+				n = i + 1;      /* taken: leave through this exit */
+				prev_sys = false;
+				break;
 			}
 		}
 		cpu->icount += n;

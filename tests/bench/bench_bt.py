@@ -159,62 +159,84 @@ def main():
         log(f'bench_bt: scale {a.scale:g}; kernel {kernel}; load average at start '
             + ' '.join(f'{x:.2f}' for x in load0))
 
-        if not a.no_native:
-            for name, prog, arg in plan:
-                out = subprocess.run([bins[prog], str(arg)], check=True, capture_output=True, text=True).stdout
-                res, secs = parse(out, name)
-                results['native'][name] = (res, secs, secs)
-                log(f'native: {name}({arg}) = {res} in {secs:.3f} s')
-
-        bt = vmconsole.VM({
-            'memsize': '512',
-            'numvcpus': '1',
-            'monitor.engine': 'bt',
-            'linux.kernel': kernel,
-            'linux.initrd': initrd,
-            'linux.cmdline': 'console=ttyS0',
-        }, name='bench-bt', workdir=work)
-        guest_run(bt, 'bt', plan, results)
-
-        if qemu:
-            tcg = QemuVM([qemu, '-accel', 'tcg', '-m', '512', '-kernel', kernel, '-initrd', initrd,
-                          '-append', 'console=ttyS0', '-nographic', '-no-reboot'], work)
-            guest_run(tcg, 'tcg', plan, results)
-        else:
-            log('tcg: qemu-system-x86_64 not found (or --no-tcg): TCG columns left empty')
-
-        # A guest that computes a different answer is a broken engine, not a slow one.
-        for name, _, arg in plan:
-            got = {e: results[e][name][0] for e in results if name in results[e]}
-            if len(set(got.values())) > 1:
-                raise AssertionError(f'{name}({arg}): results differ: {got}')
-
-        load1 = os.getloadavg()
-        r = results
-        rows = []
-        b, n, t = r['bt'].get('boot'), None, r['tcg'].get('boot')
-        rows.append(('boot to ' + MARKER + ' (process start, wall)', n, b, t))
-        for name, _, arg in plan:
-            g = [r[e][name][1] if name in r[e] else None for e in ('native', 'bt', 'tcg')]
-            rows.append((LABEL[name].format(f'{arg:,}'), *g))
-        print()
-        print(f'bt engine benchmarks, scale {a.scale:g} ({started}; load average '
-              f'{load0[0]:.2f} at start, {load1[0]:.2f} at end; {os.cpu_count()} host CPUs)')
-        print('times in seconds: boot is wall clock from process start; the rest are each')
-        print("program's own CLOCK_MONOTONIC figure inside its guest (host: native)")
-        print()
-        print('| benchmark | native | bt | TCG | bt/native | TCG/native | bt/TCG |')
-        print('|---|---|---|---|---|---|---|')
-        for label, nv, bv, tv in rows:
-            print(f'| {label} | {fmt_s(nv)} | {fmt_s(bv)} | {fmt_s(tv)} | {fmt_r(bv, nv)} | '
-                  f'{fmt_r(tv, nv)} | **{fmt_r(bv, tv)}** |')
-        print()
-        print('wall seconds per command at the console (guest clock sanity check):')
-        for name, _, _ in plan:
-            print(f'  {name}: bt {fmt_s(r["bt"][name][2] if name in r["bt"] else None)}, '
-                  f'tcg {fmt_s(r["tcg"][name][2] if name in r["tcg"] else None)}')
+        interrupted = None
+        try:
+            run_all(a, plan, bins, results, kernel, initrd, work, qemu)
+        except KeyboardInterrupt:
+            # SIGINT: stop, but keep the rows measured so far.
+            interrupted = 'interrupted: rows without a figure were not measured'
+            log(interrupted)
+        except (AssertionError, subprocess.CalledProcessError) as e:
+            interrupted = f'FAIL: {e}'
+            log(interrupted)
+        report(a, plan, results, started, load0, interrupted)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def run_all(a, plan, bins, results, kernel, initrd, work, qemu):
+    if not a.no_native:
+        for name, prog, arg in plan:
+            out = subprocess.run([bins[prog], str(arg)], check=True, capture_output=True, text=True).stdout
+            res, secs = parse(out, name)
+            results['native'][name] = (res, secs, secs)
+            log(f'native: {name}({arg}) = {res} in {secs:.3f} s')
+
+    bt = vmconsole.VM({
+        'memsize': '512',
+        'numvcpus': '1',
+        'monitor.engine': 'bt',
+        'linux.kernel': kernel,
+        'linux.initrd': initrd,
+        'linux.cmdline': 'console=ttyS0',
+    }, name='bench-bt', workdir=work)
+    guest_run(bt, 'bt', plan, results)
+
+    if qemu:
+        tcg = QemuVM([qemu, '-accel', 'tcg', '-m', '512', '-kernel', kernel, '-initrd', initrd,
+                      '-append', 'console=ttyS0', '-nographic', '-no-reboot'], work)
+        guest_run(tcg, 'tcg', plan, results)
+    else:
+        log('tcg: qemu-system-x86_64 not found (or --no-tcg): TCG columns left empty')
+
+
+def report(a, plan, results, started, load0, interrupted):
+    load1 = os.getloadavg()
+    r = results
+    rows = []
+    b, n, t = r['bt'].get('boot'), None, r['tcg'].get('boot')
+    rows.append(('boot to ' + MARKER + ' (process start, wall)', n, b, t))
+    for name, _, arg in plan:
+        g = [r[e][name][1] if name in r[e] else None for e in ('native', 'bt', 'tcg')]
+        rows.append((LABEL[name].format(f'{arg:,}'), *g))
+    print()
+    print(f'bt engine benchmarks, scale {a.scale:g} ({started}; load average '
+          f'{load0[0]:.2f} at start, {load1[0]:.2f} at end; {os.cpu_count()} host CPUs)')
+    print('times in seconds: boot is wall clock from process start; the rest are each')
+    print("program's own CLOCK_MONOTONIC figure inside its guest (host: native)")
+    print()
+    print('| benchmark | native | bt | TCG | bt/native | TCG/native | bt/TCG |')
+    print('|---|---|---|---|---|---|---|')
+    for label, nv, bv, tv in rows:
+        print(f'| {label} | {fmt_s(nv)} | {fmt_s(bv)} | {fmt_s(tv)} | {fmt_r(bv, nv)} | '
+              f'{fmt_r(tv, nv)} | **{fmt_r(bv, tv)}** |')
+    print()
+    print('wall seconds per command at the console (guest clock sanity check):')
+    for name, _, _ in plan:
+        print(f'  {name}: bt {fmt_s(r["bt"][name][2] if name in r["bt"] else None)}, '
+              f'tcg {fmt_s(r["tcg"][name][2] if name in r["tcg"] else None)}')
+    # A guest that computes a different answer is a broken engine, not a slow one.
+    bad = []
+    for name, _, arg in plan:
+        got = {e: r[e][name][0] for e in r if name in r[e]}
+        if len(set(got.values())) > 1:
+            bad.append(f'{name}({arg}): results differ: {got}')
+    for b in bad:
+        print('FAIL:', b)
+    if interrupted:
+        print(interrupted)
+    if bad or interrupted:
+        sys.exit(1)
 
 
 if __name__ == '__main__':

@@ -13,6 +13,11 @@ import tempfile
 import time
 
 
+# Sanitizer builds run the bt engine several times slower: the Makefile's
+# ASan pass sets VIREO_TIMEOUT_SCALE so the same test waits accordingly.
+TIMEOUT_SCALE = float(os.environ.get('VIREO_TIMEOUT_SCALE', '1'))
+
+
 def _die_with_parent():
     # A test killed by its timeout must not leave a VM running.
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -51,6 +56,7 @@ class VM:
 
     def expect(self, text, timeout):
         """Wait until `text` appears after the previous match; return what came before it."""
+        timeout *= TIMEOUT_SCALE
         deadline = time.monotonic() + timeout
         needle = text.encode() if isinstance(text, str) else text
         while True:
@@ -87,6 +93,7 @@ class VM:
         return out.replace('\r', '').lstrip('\n'), status
 
     def wait(self, timeout):
+        timeout *= TIMEOUT_SCALE
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

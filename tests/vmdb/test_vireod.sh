@@ -85,8 +85,12 @@ wait_for /vm/0/state/connected true
 expect "same vmx" "$pid" "$VCTL" get /vm/0/state/pid
 expect "hard stop after restart" "VM 0 is off" "$VCTL" stop --hard 0
 # Gone, or a zombie left to whoever adopted it after the first vireod exited.
-st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
-[ -n "$st" ] && [ "$st" != Z ] && fail "vmx $pid still running after stop --hard ($st)"
+# The vmx publishes "off" just before it exits: give it a moment to finish.
+i=0
+while st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ] && [ $i -lt 50 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+[ -n "$st" ] && [ "$st" != Z ] && fail "vmx $pid still running 5 s after stop --hard ($st)"
 
 expect "unregister" "" "$VCTL" unregister 0
 expect "list empty" "ID" "$VCTL" list

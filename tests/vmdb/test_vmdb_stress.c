@@ -113,10 +113,26 @@ static void writer(const char *sock, int w)
 	_exit(0);
 }
 
+static pid_t watch_pids[S + W];
+static int watch_n;
+
+/* A hang must end as a failure that says where, not as a test timeout. */
+static void watchdog(int sig)
+{
+	static const char msg[] = "test_vmdb_stress: no progress for 100 s: writers or subscribers hung\n";
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(6);
+	for (int i = 0; i < watch_n; i++)
+		kill(watch_pids[i], SIGKILL);
+	_exit(6);
+}
+
 int main(void)
 {
 	char err[256];
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGALRM, watchdog);
+	alarm(100);
 	sch = vmdb_schema_parse(schema_text, strlen(schema_text), err, sizeof(err));
 	char dir[] = "/tmp/vmdb-stress-XXXXXX";
 	if (!sch || !mkdtemp(dir))
@@ -141,6 +157,8 @@ int main(void)
 	for (int i = 0; i < S; i++)
 		if ((subs[i] = fork()) == 0)
 			subscriber(sock, pfd[1]);
+		else
+			watch_pids[watch_n++] = subs[i];
 	for (int i = 0; i < S; i++) {
 		char ch;
 		T_EQ_I64(read(pfd[0], &ch, 1), 1);
@@ -149,6 +167,8 @@ int main(void)
 	for (int i = 0; i < W; i++)
 		if ((writers[i] = fork()) == 0)
 			writer(sock, i);
+		else
+			watch_pids[watch_n++] = writers[i];
 	for (int i = 0; i < W; i++) {
 		int st;
 		waitpid(writers[i], &st, 0);

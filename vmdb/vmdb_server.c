@@ -36,6 +36,7 @@ struct peer {
 	struct evsrc ev_sock, ev_q;
 	int fd;
 	bool welcomed, closing, pollout;
+	bool dead;            /* closed; freed at the end of the dispatch round */
 	struct vmdb_peer_info info;
 	char name[VMDB_NAME_MAX + 1];
 	char own[VMDB_PATH_MAX];
@@ -55,6 +56,7 @@ struct vmdb_server {
 	struct evsrc ev_listen;
 	char *path;
 	struct peer *peers;
+	struct peer *dead;    /* closed in this dispatch round, not yet freed */
 	unsigned npeers;
 	uint32_t next_id;
 	uid_t uid;
@@ -156,9 +158,18 @@ static void staged_clear(struct peer *p)
 	p->nstaged = p->capstaged = 0;
 }
 
+/*
+ * Closing happens deep inside a dispatch round (a SET flushes every peer,
+ * and a failed write closes that peer) while the round still holds epoll
+ * events and pointers for it.  So a closed peer is unlinked and marked dead
+ * here, and freed by peers_reap() when the round is over.
+ */
 static void peer_close(struct peer *p)
 {
 	struct vmdb_server *s = p->srv;
+	if (p->dead)
+		return;
+	p->dead = true;
 	if (p->welcomed && s->hooks.peer_down)
 		s->hooks.peer_down(s->hopaque, &p->info);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, p->fd, NULL);
@@ -166,13 +177,24 @@ static void peer_close(struct peer *p)
 	close(p->fd);
 	/* A transaction that never committed leaves nothing behind. */
 	staged_clear(p);
-	vmdb_ctx_free(p->ctx);
 	if (p->prev) p->prev->next = p->next; else s->peers = p->next;
 	if (p->next) p->next->prev = p->prev;
 	s->npeers--;
-	free(p->in);
-	vmdb_wbuf_free(&p->out);
-	free(p);
+	p->prev = NULL;
+	p->next = s->dead;
+	s->dead = p;
+}
+
+static void peers_reap(struct vmdb_server *s)
+{
+	while (s->dead) {
+		struct peer *p = s->dead;
+		s->dead = p->next;
+		vmdb_ctx_free(p->ctx);
+		free(p->in);
+		vmdb_wbuf_free(&p->out);
+		free(p);
+	}
 }
 
 void vmdb_server_free(struct vmdb_server *s)
@@ -181,6 +203,7 @@ void vmdb_server_free(struct vmdb_server *s)
 		return;
 	while (s->peers)
 		peer_close(s->peers);
+	peers_reap(s);
 	close(s->lfd);
 	close(s->epfd);
 	close(s->tfd);
@@ -493,7 +516,7 @@ static bool peer_read(struct peer *p)
 				return false;
 			int rc = handle_msg(p, &m);
 			vmdb_wire_msg_free(&m);
-			if (rc)
+			if (rc || p->dead)   /* dead: its fd is closed and may be reused */
 				return false;
 			pos += VMDB_WIRE_HDR + h.len;
 		}
@@ -576,19 +599,15 @@ void vmdb_server_dispatch(struct vmdb_server *s)
 			continue;
 		}
 		struct peer *p = e->p;
-		/* A peer closed earlier in this batch may still have an event here. */
-		bool alive = false;
-		for (struct peer *q = s->peers; q; q = q->next)
-			if (q == p) {
-				alive = true;
-				break;
-			}
-		if (!alive)
+		/* A peer closed earlier in this round may still have an event here. */
+		if (p->dead)
 			continue;
 		bool ok = true;
 		if (e->kind == EV_SOCK) {
 			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				ok = peer_read(p);
+			if (p->dead)   /* closed while its message was handled */
+				continue;
 		}
 		if (ok && e->kind == EV_QUEUE) {
 			/* Local changes: rate-limited like everyone's. */
@@ -605,6 +624,7 @@ void vmdb_server_dispatch(struct vmdb_server *s)
 	/* Queues held back by a full output buffer go out once it drains. */
 	if (n > 0)
 		flush_all(s);
+	peers_reap(s);
 }
 
 void vmdb_server_fd_cb(void *server, uint32_t events)

@@ -53,7 +53,7 @@ fuzz: deps
 	  -Db_sanitize=address,undefined -Db_lundef=false
 	$(NINJA) -C $(FUZZ)
 	@for f in $(FUZZ)/tests/fuzz/fuzz_*; do \
-	  [ -x "$$f" ] || continue; echo "== $$f"; \
+	  [ -f "$$f" ] && [ -x "$$f" ] || continue; echo "== $$f"; \
 	  "$$f" -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 >/dev/null 2>$$f.log || { tail -30 $$f.log; exit 1; }; \
 	done
 

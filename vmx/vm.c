@@ -162,8 +162,6 @@ void vmx_vm_request_exit(struct vmx_vm *vm, int status, const char *why)
 {
 	vm->exit_status = status;
 	vmx_vm_request_power(vm, status == 0 ? VMX_POWER_OFF : VMX_POWER_FAIL, why);
-	if (status != 0)
-		vm->exit_status = status;
 }
 
 int vmx_vm_power_button(struct vmx_vm *vm)

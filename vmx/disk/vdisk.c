@@ -44,17 +44,6 @@ struct vdisk {
 	char create_type[64];
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *vdisk_format_name(enum vdisk_format f)
 {
@@ -88,7 +77,7 @@ static void first_err_report(void *opaque, bool error, const char *msg)
 	struct first_err *fe = opaque;
 
 	if (error && !fe->have) {
-		errf(fe->err, fe->errlen, "%s", msg);
+		vdisk_errf(fe->err, fe->errlen, "%s", msg);
 		fe->have = true;
 	}
 }
@@ -99,11 +88,11 @@ static char *read_desc_file(int fd, const char *path, size_t *len, char *err, si
 	struct stat st;
 
 	if (fstat(fd, &st) < 0) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+		vdisk_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (st.st_size <= 0 || st.st_size > (off_t)VMDK_DESC_MAX) {
-		errf(err, errlen, "%s: not a VMDK: no sparse header magic, and %s for a descriptor",
+		vdisk_errf(err, errlen, "%s: not a VMDK: no sparse header magic, and %s for a descriptor",
 		     path, st.st_size <= 0 ? "empty" : "too large");
 		return NULL;
 	}
@@ -111,7 +100,7 @@ static char *read_desc_file(int fd, const char *path, size_t *len, char *err, si
 	struct iovec v = { buf, (size_t)st.st_size };
 	if (!buf || dio_iov_rw(fd, 0, &v, 1, 0, v.iov_len, 0) != 0) {
 		free(buf);
-		errf(err, errlen, "%s: cannot read the descriptor", path);
+		vdisk_errf(err, errlen, "%s: cannot read the descriptor", path);
 		return NULL;
 	}
 	buf[st.st_size] = 0;
@@ -165,7 +154,7 @@ static int open_sparse_ext(struct vdisk *d, struct vdisk_ext *x, int fd, const c
 		return 0;
 	}
 	if (r && !fe.have)
-		errf(err, errlen, "%s: cannot open sparse extent: %s", name, strerror(-r));
+		vdisk_errf(err, errlen, "%s: cannot open sparse extent: %s", name, strerror(-r));
 	return r;
 }
 
@@ -180,16 +169,16 @@ static int open_descriptor(struct vdisk *d, const char *text, size_t len, unsign
 		return -ENOMEM;
 	r = vmdk_desc_parse(d->desc, text, len, msg, sizeof(msg));
 	if (r) {
-		errf(err, errlen, "%s: %s", d->path, msg);
+		vdisk_errf(err, errlen, "%s: %s", d->path, msg);
 		return r == -ENOTSUP ? r : -EUCLEAN;
 	}
 	if (d->desc->parent_cid != 0xffffffffu || d->desc->parent_hint[0]) {
-		errf(err, errlen, "%s: has a parent (snapshot chain): not supported yet", d->path);
+		vdisk_errf(err, errlen, "%s: has a parent (snapshot chain): not supported yet", d->path);
 		return -ENOTSUP;
 	}
 	snprintf(d->create_type, sizeof(d->create_type), "%s", d->desc->create_type);
 	if (!strcmp(d->create_type, "streamOptimized")) {
-		errf(err, errlen, "%s: streamOptimized VMDKs are not supported", d->path);
+		vdisk_errf(err, errlen, "%s: streamOptimized VMDKs are not supported", d->path);
 		return -ENOTSUP;
 	}
 	d->format = (!strcmp(d->create_type, "monolithicFlat") && d->desc->nextents == 1)
@@ -204,7 +193,7 @@ static int open_descriptor(struct vdisk *d, const char *text, size_t len, unsign
 		x->ro = d->ro || e->access != VMDK_ACCESS_RW;
 		pos += x->len;
 		if (e->access == VMDK_ACCESS_NOACCESS) {
-			errf(err, errlen, "%s: extent %d is NOACCESS", d->path, i);
+			vdisk_errf(err, errlen, "%s: extent %d is NOACCESS", d->path, i);
 			return -ENOTSUP;
 		}
 		if (e->type == VMDK_EXT_ZERO) {
@@ -213,13 +202,13 @@ static int open_descriptor(struct vdisk *d, const char *text, size_t len, unsign
 			continue;
 		}
 		if (ext_path(p, sizeof(p), d->path, e->file)) {
-			errf(err, errlen, "%s: extent path too long", d->path);
+			vdisk_errf(err, errlen, "%s: extent path too long", d->path);
 			return -ENAMETOOLONG;
 		}
 		x->fd = open(p, (x->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (x->fd < 0) {
 			r = -errno;
-			errf(err, errlen, "%s: extent \"%s\" cannot be opened: %s", d->path, e->file,
+			vdisk_errf(err, errlen, "%s: extent \"%s\" cannot be opened: %s", d->path, e->file,
 			     strerror(errno));
 			return r == -ENOENT ? -EUCLEAN : r;
 		}
@@ -236,7 +225,7 @@ static int open_descriptor(struct vdisk *d, const char *text, size_t len, unsign
 			struct vmdk_sparse_info si;
 			vmdk_sparse_get_info(x->sp, &si);
 			if (si.capacity < x->len) {
-				errf(err, errlen, "%s: sparse extent \"%s\" holds %" PRIu64 " bytes, the "
+				vdisk_errf(err, errlen, "%s: sparse extent \"%s\" holds %" PRIu64 " bytes, the "
 				     "descriptor says %" PRIu64, d->path, e->file, si.capacity, x->len);
 				return -EUCLEAN;
 			}
@@ -246,7 +235,7 @@ static int open_descriptor(struct vdisk *d, const char *text, size_t len, unsign
 		x->foff = e->offset * VMDK_SECTOR;
 		struct stat st;
 		if (fstat(x->fd, &st) < 0 || (uint64_t)st.st_size < x->foff + x->len) {
-			errf(err, errlen, "%s: flat extent \"%s\" is truncated: %lld bytes, needs %" PRIu64,
+			vdisk_errf(err, errlen, "%s: flat extent \"%s\" is truncated: %lld bytes, needs %" PRIu64,
 			     d->path, e->file, (long long)st.st_size, x->foff + x->len);
 			if (flags & VDISK_OPEN_RO_IF_CORRUPT) {
 				/* Reads past its end give zeros; nothing will write. */
@@ -284,7 +273,7 @@ int vdisk_open(struct vdisk **out, const char *path, enum vdisk_format fmt, unsi
 		err[0] = 0;
 	if (!d || !(d->path = strdup(path))) {
 		free(d);
-		errf(err, errlen, "%s: out of memory", path);
+		vdisk_errf(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
 	d->ro = flags & VDISK_OPEN_RDONLY;
@@ -293,7 +282,7 @@ int vdisk_open(struct vdisk **out, const char *path, enum vdisk_format fmt, unsi
 	fd = open(path, (d->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+		vdisk_errf(err, errlen, "%s: %s", path, strerror(errno));
 		vdisk_free(d);
 		return r;
 	}
@@ -353,7 +342,7 @@ int vdisk_open(struct vdisk **out, const char *path, enum vdisk_format fmt, unsi
 			return -EUCLEAN;
 		}
 		if (!looks_like_descriptor(text, len)) {
-			errf(err, errlen, "%s: not a VMDK: bad magic 0x%08x and not a text descriptor", path, magic);
+			vdisk_errf(err, errlen, "%s: not a VMDK: bad magic 0x%08x and not a text descriptor", path, magic);
 			free(text);
 			vdisk_free(d);
 			return -EUCLEAN;
@@ -581,7 +570,7 @@ static int write_descriptor(const char *path, const struct vmdk_desc *desc, bool
 	int n = vmdk_desc_format(desc, text, sizeof(text));
 
 	if (n < 0) {
-		errf(err, errlen, "%s: descriptor too large", path);
+		vdisk_errf(err, errlen, "%s: descriptor too large", path);
 		return n;
 	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof(tmp))
@@ -590,7 +579,7 @@ static int write_descriptor(const char *path, const struct vmdk_desc *desc, bool
 	int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), 0644);
 	if (fd < 0) {
 		int r = -errno;
-		errf(err, errlen, "%s: %s", target, strerror(errno));
+		vdisk_errf(err, errlen, "%s: %s", target, strerror(errno));
 		return r;
 	}
 	struct iovec v = { text, (size_t)n };
@@ -603,7 +592,7 @@ static int write_descriptor(const char *path, const struct vmdk_desc *desc, bool
 	if (r) {
 		if (!excl)
 			unlink(tmp);
-		errf(err, errlen, "%s: writing the descriptor: %s", path, strerror(-r));
+		vdisk_errf(err, errlen, "%s: writing the descriptor: %s", path, strerror(-r));
 		return r;
 	}
 	/* The rename is durable once the directory is. */
@@ -625,7 +614,7 @@ int vdisk_create(const char *path, enum vdisk_format fmt, uint64_t size, char *e
 	int fd, r;
 
 	if (bytes == 0 || bytes > (1ull << 56)) {
-		errf(err, errlen, "%s: bad size %" PRIu64, path, size);
+		vdisk_errf(err, errlen, "%s: bad size %" PRIu64, path, size);
 		return -EINVAL;
 	}
 	switch (fmt) {
@@ -633,13 +622,13 @@ int vdisk_create(const char *path, enum vdisk_format fmt, uint64_t size, char *e
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0) {
 			r = -errno;
-			errf(err, errlen, "%s: %s", path, strerror(errno));
+			vdisk_errf(err, errlen, "%s: %s", path, strerror(errno));
 			return r;
 		}
 		r = ftruncate(fd, (off_t)bytes) < 0 ? -errno : 0;
 		close(fd);
 		if (r) {
-			errf(err, errlen, "%s: %s", path, strerror(-r));
+			vdisk_errf(err, errlen, "%s: %s", path, strerror(-r));
 			unlink(path);
 		}
 		return r;
@@ -650,13 +639,13 @@ int vdisk_create(const char *path, enum vdisk_format fmt, uint64_t size, char *e
 		struct vmdk_desc *desc;
 		if (flat_name(flat, sizeof(flat), path) || ext_path(fp, sizeof(fp), path, flat) ||
 		    strchr(flat, '"')) {
-			errf(err, errlen, "%s: bad file name for a flat VMDK", path);
+			vdisk_errf(err, errlen, "%s: bad file name for a flat VMDK", path);
 			return -EINVAL;
 		}
 		fd = open(fp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0) {
 			r = -errno;
-			errf(err, errlen, "%s: %s", fp, strerror(errno));
+			vdisk_errf(err, errlen, "%s: %s", fp, strerror(errno));
 			return r;
 		}
 		r = ftruncate(fd, (off_t)bytes) < 0 ? -errno : 0;
@@ -664,7 +653,7 @@ int vdisk_create(const char *path, enum vdisk_format fmt, uint64_t size, char *e
 			r = -errno;
 		close(fd);
 		if (r) {
-			errf(err, errlen, "%s: %s", fp, strerror(-r));
+			vdisk_errf(err, errlen, "%s: %s", fp, strerror(-r));
 			unlink(fp);
 			return r;
 		}
@@ -681,7 +670,7 @@ int vdisk_create(const char *path, enum vdisk_format fmt, uint64_t size, char *e
 		return r;
 	}
 	default:
-		errf(err, errlen, "%s: cannot create format %s", path, vdisk_format_name(fmt));
+		vdisk_errf(err, errlen, "%s: cannot create format %s", path, vdisk_format_name(fmt));
 		return -EINVAL;
 	}
 }
@@ -695,7 +684,7 @@ int vdisk_resize(const char *path, uint64_t new_size, char *err, size_t errlen)
 	if (r)
 		return r;
 	if (bytes < d->capacity) {
-		errf(err, errlen, "%s: shrinking is not supported (%" PRIu64 " < %" PRIu64 " bytes)", path,
+		vdisk_errf(err, errlen, "%s: shrinking is not supported (%" PRIu64 " < %" PRIu64 " bytes)", path,
 		     bytes, d->capacity);
 		vdisk_close(d);
 		return -ENOTSUP;
@@ -703,7 +692,7 @@ int vdisk_resize(const char *path, uint64_t new_size, char *err, size_t errlen)
 	if (d->format == VDISK_FMT_RAW) {
 		if (ftruncate(d->ext[0].fd, (off_t)bytes) < 0) {
 			r = -errno;
-			errf(err, errlen, "%s: %s", path, strerror(errno));
+			vdisk_errf(err, errlen, "%s: %s", path, strerror(errno));
 		}
 	} else if (d->format == VDISK_FMT_VMDK_SPARSE) {
 		r = vmdk_sparse_grow(d->ext[0].sp, bytes, err, errlen);
@@ -714,7 +703,7 @@ int vdisk_resize(const char *path, uint64_t new_size, char *err, size_t errlen)
 			r = vmdk_sparse_grow(x->sp, bytes, err, errlen);
 		} else if (ftruncate(x->fd, (off_t)(x->foff + bytes)) < 0 || fdatasync(x->fd) < 0) {
 			r = -errno;
-			errf(err, errlen, "%s: growing the extent: %s", path, strerror(errno));
+			vdisk_errf(err, errlen, "%s: growing the extent: %s", path, strerror(errno));
 		}
 		if (!r) {
 			d->desc->ext[0].sectors = bytes / VMDK_SECTOR;
@@ -722,7 +711,7 @@ int vdisk_resize(const char *path, uint64_t new_size, char *err, size_t errlen)
 			r = write_descriptor(path, d->desc, false, err, errlen);
 		}
 	} else {
-		errf(err, errlen, "%s: cannot resize a %s image with %d extents", path, d->create_type,
+		vdisk_errf(err, errlen, "%s: cannot resize a %s image with %d extents", path, d->create_type,
 		     d->next);
 		r = -ENOTSUP;
 	}

@@ -151,8 +151,8 @@ void vmdk_header_encode(const struct vmdk_header *h, uint8_t s[512])
 
 /* ---- descriptor ---- */
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
+/* Shared with vdisk.c: an error message into the caller's buffer, if any. */
+void vdisk_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -218,7 +218,7 @@ static int parse_extent(struct vmdk_desc_extent *e, char *line, char *err, size_
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (!*p) {
-			errf(err, errlen, "descriptor line %d: extent line too short", lineno);
+			vdisk_errf(err, errlen, "descriptor line %d: extent line too short", lineno);
 			return -EINVAL;
 		}
 		tok[i] = p;
@@ -234,7 +234,7 @@ static int parse_extent(struct vmdk_desc_extent *e, char *line, char *err, size_
 	else
 		e->access = VMDK_ACCESS_NOACCESS;
 	if (parse_u64(tok[1], 10, &e->sectors) || e->sectors == 0 || e->sectors > (1ull << 47)) {
-		errf(err, errlen, "descriptor line %d: bad extent size '%s'", lineno, tok[1]);
+		vdisk_errf(err, errlen, "descriptor line %d: bad extent size '%s'", lineno, tok[1]);
 		return -EINVAL;
 	}
 	if (!strcmp(tok[2], "FLAT"))
@@ -246,7 +246,7 @@ static int parse_extent(struct vmdk_desc_extent *e, char *line, char *err, size_
 	else if (!strcmp(tok[2], "VMFS"))
 		e->type = VMDK_EXT_VMFS;
 	else {
-		errf(err, errlen, "descriptor line %d: unsupported extent type '%.32s'", lineno, tok[2]);
+		vdisk_errf(err, errlen, "descriptor line %d: unsupported extent type '%.32s'", lineno, tok[2]);
 		return -ENOTSUP;
 	}
 	e->file[0] = 0;
@@ -256,24 +256,24 @@ static int parse_extent(struct vmdk_desc_extent *e, char *line, char *err, size_
 	if (e->type == VMDK_EXT_ZERO)
 		return 0;
 	if (*p != '"') {
-		errf(err, errlen, "descriptor line %d: extent without a quoted file name", lineno);
+		vdisk_errf(err, errlen, "descriptor line %d: extent without a quoted file name", lineno);
 		return -EINVAL;
 	}
 	char *name = ++p;
 	char *q = strchr(name, '"');
 	if (!q || q == name) {
-		errf(err, errlen, "descriptor line %d: bad extent file name", lineno);
+		vdisk_errf(err, errlen, "descriptor line %d: bad extent file name", lineno);
 		return -EINVAL;
 	}
 	*q = 0;
 	if (copy_str(e->file, sizeof(e->file), name)) {
-		errf(err, errlen, "descriptor line %d: extent file name too long", lineno);
+		vdisk_errf(err, errlen, "descriptor line %d: extent file name too long", lineno);
 		return -EINVAL;
 	}
 	p = trim(q + 1);
 	if (*p) {
 		if (parse_u64(p, 10, &e->offset) || e->offset > (1ull << 47)) {
-			errf(err, errlen, "descriptor line %d: bad extent offset '%.32s'", lineno, p);
+			vdisk_errf(err, errlen, "descriptor line %d: bad extent offset '%.32s'", lineno, p);
 			return -EINVAL;
 		}
 	}
@@ -288,12 +288,12 @@ int vmdk_desc_parse(struct vmdk_desc *d, const char *text, size_t len, char *err
 
 	size_t n = strnlen(text, len);
 	if (n > VMDK_DESC_MAX) {
-		errf(err, errlen, "descriptor larger than %u bytes", VMDK_DESC_MAX);
+		vdisk_errf(err, errlen, "descriptor larger than %u bytes", VMDK_DESC_MAX);
 		return -EINVAL;
 	}
 	char *buf = malloc(n + 1);
 	if (!buf) {
-		errf(err, errlen, "out of memory");
+		vdisk_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	memcpy(buf, text, n);
@@ -315,7 +315,7 @@ int vmdk_desc_parse(struct vmdk_desc *d, const char *text, size_t len, char *err
 		if (!strncmp(l, "RW ", 3) || !strncmp(l, "RDONLY ", 7) || !strncmp(l, "NOACCESS ", 9) ||
 		    !strncmp(l, "RW\t", 3) || !strncmp(l, "RDONLY\t", 7) || !strncmp(l, "NOACCESS\t", 9)) {
 			if (d->nextents >= VMDK_MAX_EXTENTS) {
-				errf(err, errlen, "descriptor: more than %d extents", VMDK_MAX_EXTENTS);
+				vdisk_errf(err, errlen, "descriptor: more than %d extents", VMDK_MAX_EXTENTS);
 				ret = -EINVAL;
 				break;
 			}
@@ -324,7 +324,7 @@ int vmdk_desc_parse(struct vmdk_desc *d, const char *text, size_t len, char *err
 				total += d->ext[d->nextents].sectors;
 				d->nextents++;
 				if (total > (1ull << 47)) {
-					errf(err, errlen, "descriptor: total size absurd (%" PRIu64 " sectors)", total);
+					vdisk_errf(err, errlen, "descriptor: total size absurd (%" PRIu64 " sectors)", total);
 					ret = -EINVAL;
 				}
 			}
@@ -332,7 +332,7 @@ int vmdk_desc_parse(struct vmdk_desc *d, const char *text, size_t len, char *err
 		}
 		char *eq = strchr(l, '=');
 		if (!eq) {
-			errf(err, errlen, "descriptor line %d: not understood: '%.40s'", lineno, l);
+			vdisk_errf(err, errlen, "descriptor line %d: not understood: '%.40s'", lineno, l);
 			ret = -EINVAL;
 			break;
 		}
@@ -341,14 +341,14 @@ int vmdk_desc_parse(struct vmdk_desc *d, const char *text, size_t len, char *err
 		uint64_t v;
 		if (!strcmp(key, "version")) {
 			if (parse_u64(val, 10, &v) || v == 0 || v > 3) {
-				errf(err, errlen, "descriptor line %d: unsupported version '%.16s'", lineno, val);
+				vdisk_errf(err, errlen, "descriptor line %d: unsupported version '%.16s'", lineno, val);
 				ret = -ENOTSUP;
 			} else {
 				d->version = (uint32_t)v;
 			}
 		} else if (!strcmp(key, "CID") || !strcmp(key, "parentCID")) {
 			if (parse_u64(val, 16, &v) || v > 0xffffffffu) {
-				errf(err, errlen, "descriptor line %d: bad %s '%.16s'", lineno, key, val);
+				vdisk_errf(err, errlen, "descriptor line %d: bad %s '%.16s'", lineno, key, val);
 				ret = -EINVAL;
 			} else if (key[0] == 'C') {
 				d->cid = (uint32_t)v;
@@ -357,7 +357,7 @@ int vmdk_desc_parse(struct vmdk_desc *d, const char *text, size_t len, char *err
 			}
 		} else if (!strcmp(key, "createType")) {
 			if (copy_str(d->create_type, sizeof(d->create_type), val)) {
-				errf(err, errlen, "descriptor line %d: createType too long", lineno);
+				vdisk_errf(err, errlen, "descriptor line %d: createType too long", lineno);
 				ret = -EINVAL;
 			}
 			have_type = true;
@@ -373,11 +373,11 @@ int vmdk_desc_parse(struct vmdk_desc *d, const char *text, size_t len, char *err
 	if (ret)
 		return ret;
 	if (!have_type) {
-		errf(err, errlen, "descriptor: no createType");
+		vdisk_errf(err, errlen, "descriptor: no createType");
 		return -EINVAL;
 	}
 	if (d->nextents == 0) {
-		errf(err, errlen, "descriptor: no extents");
+		vdisk_errf(err, errlen, "descriptor: no extents");
 		return -EINVAL;
 	}
 	return 0;
@@ -1241,11 +1241,11 @@ int vmdk_sparse_create(const char *path, uint64_t capacity_bytes, uint32_t grain
 	int fd = -1, r;
 
 	if (cap == 0 || cap > (1ull << 32)) {
-		errf(err, errlen, "%s: size must be between 512 bytes and 2 TiB for a sparse VMDK", path);
+		vdisk_errf(err, errlen, "%s: size must be between 512 bytes and 2 TiB for a sparse VMDK", path);
 		return -EINVAL;
 	}
 	if (gsec < 8 || gsec > VMDK_MAX_GRAIN_SECTORS || (gsec & (gsec - 1))) {
-		errf(err, errlen, "%s: bad grain size", path);
+		vdisk_errf(err, errlen, "%s: bad grain size", path);
 		return -EINVAL;
 	}
 	uint64_t ngrains = (cap + gsec - 1) / gsec;
@@ -1270,7 +1270,7 @@ int vmdk_sparse_create(const char *path, uint64_t capacity_bytes, uint32_t grain
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;
 	if (strchr(base, '"') || strchr(base, '\n')) {
-		errf(err, errlen, "%s: file name cannot hold '\"' or a newline in a VMDK", path);
+		vdisk_errf(err, errlen, "%s: file name cannot hold '\"' or a newline in a VMDK", path);
 		return -EINVAL;
 	}
 	d = malloc(sizeof(*d));
@@ -1278,19 +1278,19 @@ int vmdk_sparse_create(const char *path, uint64_t capacity_bytes, uint32_t grain
 	uint32_t *dir = calloc(gd_sectors, VMDK_SECTOR);
 	if (!d || !text || !dir) {
 		r = -ENOMEM;
-		errf(err, errlen, "%s: out of memory", path);
+		vdisk_errf(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
 	vmdk_desc_init(d, "monolithicSparse", VMDK_EXT_SPARSE, cap, base);
 	r = vmdk_desc_format(d, text, h.desc_size * VMDK_SECTOR);
 	if (r < 0) {
-		errf(err, errlen, "%s: descriptor does not fit", path);
+		vdisk_errf(err, errlen, "%s: descriptor does not fit", path);
 		goto out;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		r = -errno;
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+		vdisk_errf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	/* Tables start out zero: the file's holes. */
@@ -1314,7 +1314,7 @@ int vmdk_sparse_create(const char *path, uint64_t capacity_bytes, uint32_t grain
 	r = 0;
 	goto out;
 ioerr:
-	errf(err, errlen, "%s: write failed: %s", path, strerror(-r));
+	vdisk_errf(err, errlen, "%s: write failed: %s", path, strerror(-r));
 	unlink(path);
 out:
 	if (fd >= 0)
@@ -1339,18 +1339,18 @@ int vmdk_sparse_grow(struct vmdk_sparse *s, uint64_t new_bytes, char *err, size_
 	int r;
 
 	if (s->ro) {
-		errf(err, errlen, "%s: opened read-only", s->name);
+		vdisk_errf(err, errlen, "%s: opened read-only", s->name);
 		return -EROFS;
 	}
 	if (cap < s->h.capacity) {
-		errf(err, errlen, "%s: shrinking is not supported (%" PRIu64 " < %" PRIu64 " bytes)",
+		vdisk_errf(err, errlen, "%s: shrinking is not supported (%" PRIu64 " < %" PRIu64 " bytes)",
 		     s->name, cap * VMDK_SECTOR, s->h.capacity * VMDK_SECTOR);
 		return -ENOTSUP;
 	}
 	if (cap == s->h.capacity)
 		return 0;
 	if (cap > VMDK_MAX_GRAINS * s->gsec || cap > (1ull << 32)) {
-		errf(err, errlen, "%s: %" PRIu64 " bytes is too large for a sparse VMDK", s->name,
+		vdisk_errf(err, errlen, "%s: %" PRIu64 " bytes is too large for a sparse VMDK", s->name,
 		     cap * VMDK_SECTOR);
 		return -EINVAL;
 	}
@@ -1468,7 +1468,7 @@ int vmdk_sparse_grow(struct vmdk_sparse *s, uint64_t new_bytes, char *err, size_
 	}
 	pthread_rwlock_unlock(&s->meta_rw);
 	if (r)
-		errf(err, errlen, "%s: updating the descriptor: %s", s->name, strerror(-r));
+		vdisk_errf(err, errlen, "%s: updating the descriptor: %s", s->name, strerror(-r));
 	return r;
 freeall:
 	free(gd);
@@ -1477,6 +1477,6 @@ freeall:
 	free(dirty);
 ioerr:
 	pthread_rwlock_unlock(&s->meta_rw);
-	errf(err, errlen, "%s: grow failed: %s", s->name, strerror(-r));
+	vdisk_errf(err, errlen, "%s: grow failed: %s", s->name, strerror(-r));
 	return r;
 }

@@ -142,4 +142,7 @@ int vmdk_sparse_create(const char *path, uint64_t capacity_bytes, uint32_t grain
 /* Grows an open, writable extent to new_bytes (crash-safe order, see .c). */
 int vmdk_sparse_grow(struct vmdk_sparse *s, uint64_t new_bytes, char *err, size_t errlen);
 
+/* Format an error message into err (when err and errlen are set). */
+void vdisk_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

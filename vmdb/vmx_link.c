@@ -25,6 +25,13 @@ struct vmx_link {
 	bool have_power;
 	enum vmx_link_power power;
 	char reason[256];
+	struct vmx_link_watch {
+		struct vmx_link *lk;
+		char rel[64];
+		vmx_link_watch_cb cb;
+		void *opaque;
+	} watches[16];
+	unsigned nwatches;
 };
 
 static const char *const power_names[] = { "off", "starting", "on", "suspended", "stopping" };
@@ -72,6 +79,49 @@ static void on_request(void *opaque, const char *path, const struct vmdb_value *
 	vmdb_set(lk->ctx, path, "none");
 	if (req != VMX_LINK_REQ_ON && lk->cb)
 		lk->cb(lk->opaque, req);
+}
+
+static void on_watch(void *opaque, const char *path, const struct vmdb_value *v)
+{
+	struct vmx_link_watch *w = opaque;
+	char buf[32];
+	const char *text = NULL;
+
+	if (v) {
+		switch (v->type) {
+		case VMDB_T_STRING:
+		case VMDB_T_ENUM:
+			text = v->s ? v->s : "";
+			break;
+		case VMDB_T_BOOL:
+			text = v->i ? "true" : "false";
+			break;
+		default:
+			snprintf(buf, sizeof(buf), "%lld", (long long)v->i);
+			text = buf;
+			break;
+		}
+	}
+	w->cb(w->opaque, w->rel, text);
+}
+
+int vmx_link_watch(struct vmx_link *lk, const char *rel, vmx_link_watch_cb cb, void *opaque)
+{
+	if (!lk)
+		return 0;
+	if (lk->nwatches >= sizeof(lk->watches) / sizeof(lk->watches[0]) || !cb ||
+	    strlen(rel) >= sizeof(lk->watches[0].rel))
+		return -EINVAL;
+	struct vmx_link_watch *w = &lk->watches[lk->nwatches];
+	char p[VMDB_PATH_MAX];
+	if (snprintf(p, sizeof(p), "%s/%s", lk->base, rel) >= (int)sizeof(p))
+		return -EINVAL;
+	*w = (struct vmx_link_watch){ .lk = lk, .cb = cb, .opaque = opaque };
+	snprintf(w->rel, sizeof(w->rel), "%s", rel);
+	int rc = vmdb_watch(lk->ctx, p, on_watch, w);
+	if (rc == 0)
+		lk->nwatches++;
+	return rc;
 }
 
 static int link_connect(struct vmx_link *lk)

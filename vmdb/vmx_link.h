@@ -58,6 +58,14 @@ int vmx_link_publish_power(struct vmx_link *lk, enum vmx_link_power p, const cha
 /* Publish any leaf under /vm/<id>/ (rel: "stats/uptime_ms"), value as text. */
 int vmx_link_publish(struct vmx_link *lk, const char *rel, const char *value);
 
+/*
+ * Watch a leaf under /vm/<id>/ (rel: "request/balloon_mb"); cb gets its new
+ * value as text (NULL when deleted) on the loop thread.  Up to 16 watches.
+ * The leaf must be in vmdb/schema.txt.
+ */
+typedef void (*vmx_link_watch_cb)(void *opaque, const char *rel, const char *value);
+int vmx_link_watch(struct vmx_link *lk, const char *rel, vmx_link_watch_cb cb, void *opaque);
+
 /* One fd to poll (EPOLLIN) and its handler; vmx_link_tick() once a second. */
 int vmx_link_fd(struct vmx_link *lk);
 void vmx_link_dispatch(struct vmx_link *lk);

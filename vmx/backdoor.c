@@ -9,6 +9,8 @@
  */
 #include "backdoor.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,14 +18,8 @@
 #include "platform.h"
 #include "vm.h"
 
-struct backdoor_call {
-	uint32_t eax, ebx, ecx, edx, esi, edi;
-	bool regs_changed;
-};
 
-typedef void (*backdoor_cmd_fn)(struct vmx_vm *vm, struct backdoor_call *c);
-
-static void bd_getversion(struct vmx_vm *vm, struct backdoor_call *c)
+static void bd_getversion(void *opaque, struct vmx_vm *vm, struct backdoor_call *c)
 {
 	c->eax = BDOOR_VERSION;
 	c->ebx = BDOOR_MAGIC;
@@ -38,12 +34,12 @@ static uint64_t bd_tsc_hz(struct vmx_vm *vm)
 	return vm->tsc_hz;
 }
 
-static void bd_getmhz(struct vmx_vm *vm, struct backdoor_call *c)
+static void bd_getmhz(void *opaque, struct vmx_vm *vm, struct backdoor_call *c)
 {
 	c->eax = (uint32_t)(bd_tsc_hz(vm) / 1000000u);
 }
 
-static void bd_gethz(struct vmx_vm *vm, struct backdoor_call *c)
+static void bd_gethz(void *opaque, struct vmx_vm *vm, struct backdoor_call *c)
 {
 	uint64_t hz = bd_tsc_hz(vm);
 	c->eax = (uint32_t)hz;
@@ -52,7 +48,7 @@ static void bd_gethz(struct vmx_vm *vm, struct backdoor_call *c)
 	c->regs_changed = true;
 }
 
-static void bd_gettime(struct vmx_vm *vm, struct backdoor_call *c)
+static void bd_gettime(void *opaque, struct vmx_vm *vm, struct backdoor_call *c)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -62,7 +58,7 @@ static void bd_gettime(struct vmx_vm *vm, struct backdoor_call *c)
 	c->regs_changed = true;
 }
 
-static void bd_gettimefull(struct vmx_vm *vm, struct backdoor_call *c)
+static void bd_gettimefull(void *opaque, struct vmx_vm *vm, struct backdoor_call *c)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,7 +71,7 @@ static void bd_gettimefull(struct vmx_vm *vm, struct backdoor_call *c)
 	c->regs_changed = true;
 }
 
-static const backdoor_cmd_fn backdoor_cmds[128] = {
+static const backdoor_cmd_fn backdoor_builtin[] = {
 	[BDOOR_CMD_GETMHZ] = bd_getmhz,
 	[BDOOR_CMD_GETVERSION] = bd_getversion,
 	[BDOOR_CMD_GETTIME] = bd_gettime,
@@ -84,37 +80,90 @@ static const backdoor_cmd_fn backdoor_cmds[128] = {
 	[BDOOR_CMD_GETTIMEFULL_WITH_LAG] = bd_gettimefull,
 };
 
+/* Filled at create time, read-only while vCPUs run: no lock needed. */
+struct backdoor {
+	backdoor_cmd_fn fn[BACKDOOR_NCMDS];
+	void *opaque[BACKDOOR_NCMDS];
+	backdoor_hb_fn hb;
+	void *hb_opaque;
+};
+
 int backdoor_init(struct vmx_vm *vm, char *err, size_t errlen)
 {
+	struct backdoor *bd = calloc(1, sizeof(*bd));
+	if (!bd) {
+		snprintf(err, errlen, "backdoor: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(backdoor_builtin) / sizeof(backdoor_builtin[0]); i++)
+		bd->fn[i] = backdoor_builtin[i];
+	vm->backdoor = bd;
 	return 0;
 }
 
 void backdoor_destroy(struct vmx_vm *vm)
 {
+	free(vm->backdoor);
+	vm->backdoor = NULL;
+}
+
+int backdoor_register(struct vmx_vm *vm, uint16_t cmd, backdoor_cmd_fn fn, void *opaque)
+{
+	struct backdoor *bd = vm->backdoor;
+	if (!bd || cmd >= BACKDOOR_NCMDS || !fn)
+		return -1;
+	bd->fn[cmd] = fn;
+	bd->opaque[cmd] = opaque;
+	return 0;
+}
+
+int backdoor_register_hb(struct vmx_vm *vm, backdoor_hb_fn fn, void *opaque)
+{
+	struct backdoor *bd = vm->backdoor;
+	if (!bd)
+		return -1;
+	bd->hb = fn;
+	bd->hb_opaque = opaque;
+	return 0;
+}
+
+static bool bd_read_call(struct vmx_vm *vm, unsigned vcpu_id, struct vmm_regs *r,
+                         struct backdoor_call *c)
+{
+	struct vmx_vcpu *v = &vm->vcpus[vcpu_id];
+	struct vmm_sregs sr;
+
+	if (vm->engine->get_regs(v->ev, r) != 0)
+		return false;
+	*c = (struct backdoor_call){
+		.eax = (uint32_t)r->rax, .ebx = (uint32_t)r->rbx, .ecx = (uint32_t)r->rcx,
+		.edx = (uint32_t)r->rdx, .esi = (uint32_t)r->rsi, .edi = (uint32_t)r->rdi,
+		.vcpu_id = vcpu_id,
+	};
+	if (vm->engine->get_sregs && vm->engine->get_sregs(v->ev, &sr) == 0)
+		c->cpl = (uint8_t)(sr.cs.selector & 3);
+	return true;
 }
 
 static void bd_lowbandwidth(struct vmx_vm *vm, unsigned vcpu_id, uint8_t *data)
 {
+	struct backdoor *bd = vm->backdoor;
 	struct vmx_vcpu *v = &vm->vcpus[vcpu_id];
 	struct vmm_regs r;
 	struct backdoor_call c;
 	uint16_t cmd;
 
-	if (vm->engine->get_regs(v->ev, &r) != 0) {
+	if (!bd || !bd_read_call(vm, vcpu_id, &r, &c)) {
 		memset(data, 0xFF, 4);
 		return;
 	}
-	c = (struct backdoor_call){
-		.eax = (uint32_t)r.rax, .ebx = (uint32_t)r.rbx, .ecx = (uint32_t)r.rcx,
-		.edx = (uint32_t)r.rdx, .esi = (uint32_t)r.rsi, .edi = (uint32_t)r.rdi,
-	};
 	cmd = (uint16_t)c.ecx;
-	if (c.eax != BDOOR_MAGIC || cmd >= 128 || !backdoor_cmds[cmd]) {
+	if (c.eax != BDOOR_MAGIC || cmd >= BACKDOOR_NCMDS || !bd->fn[cmd]) {
 		if (c.eax == BDOOR_MAGIC)
 			vlog_guest("backdoor: unsupported command %u", cmd);
 		c.eax = 0xFFFFFFFFu;
 	} else {
-		backdoor_cmds[cmd](vm, &c);
+		bd->fn[cmd](bd->opaque[cmd], vm, &c);
 	}
 	if (c.regs_changed) {
 		/* Zero-extended, as the IN itself does for RAX. */
@@ -131,11 +180,19 @@ static void bd_lowbandwidth(struct vmx_vm *vm, unsigned vcpu_id, uint8_t *data)
 void backdoor_pio(struct vmx_vm *vm, unsigned vcpu_id, uint16_t port, unsigned size, bool write,
                   uint32_t count, uint8_t *data)
 {
+	struct backdoor *bd = vm->backdoor;
+	struct vmm_regs r;
+	struct backdoor_call c;
+
 	if (port == PLAT_PORT_BACKDOOR && size == 4 && count == 1) {
 		bd_lowbandwidth(vm, vcpu_id, data);
 		return;
 	}
-	/* High-bandwidth transfers come with GuestRPC; until then they move nothing. */
+	if (port == PLAT_PORT_BACKDOOR_HB && size == 1 && bd && bd->hb &&
+	    bd_read_call(vm, vcpu_id, &r, &c) && c.eax == BDOOR_MAGIC) {
+		bd->hb(bd->hb_opaque, vm, &c, write, data, count);
+		return;
+	}
 	vlog_guest("backdoor: %s of %u x %u bytes on port 0x%x not supported", write ? "write" : "read",
 	           count, size, port);
 	if (!write)

@@ -34,6 +34,9 @@ struct vdev_class {
 	const struct vstate_desc *state;
 	/* After a restore: re-arm timers and recompute derived state. */
 	void (*post_load)(struct vdev *dev);
+	/* On the loop thread just before the vCPUs start; vm->link (VMDB) is set by
+	 * then (NULL without vireod).  Start host threads and VMDB watches here. */
+	int (*start)(struct vdev *dev, char *err, size_t errlen);
 };
 
 struct vdev {

@@ -197,8 +197,10 @@ int main(int argc, char **argv)
 		vmx_link_attach(lk, vm->loop);
 		vmx_link_publish_power(lk, VMX_LINK_ON, NULL);
 	}
+	vm->link = lk;
 	status = vmx_vm_run(vm);
 	vlog_info("exit status %d", status);
+	vm->link = NULL;
 	if (lk) {
 		vmx_link_publish_power(lk, VMX_LINK_OFF, vm->fail_reason[0] ? vm->fail_reason : "powered off");
 		vmx_link_close(lk);

@@ -431,9 +431,10 @@ struct vmx_vm *vmx_vm_create(struct vmxcfg *cfg, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	if (vm_create_devices(vm, err, errlen) != 0)
-		goto fail;
+	/* Before the devices: vmmouse, GuestRPC and the balloon register commands. */
 	if (backdoor_init(vm, err, errlen) != 0)
+		goto fail;
+	if (vm_create_devices(vm, err, errlen) != 0)
 		goto fail;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		vm->vcpus[i].vm = vm;
@@ -459,6 +460,13 @@ int vmx_vm_run(struct vmx_vm *vm)
 		fprintf(stderr, "vireo: %s\n", err);
 		return 1;
 	}
+	/* Devices that talk to VMDB or start host threads do it now (vm->link is set). */
+	for (struct vdev *d = vm->devices; d; d = d->next)
+		if (d->cls->start && d->cls->start(d, err, sizeof(err)) != 0) {
+			vlog_error("%s", err);
+			fprintf(stderr, "vireo: %s\n", err);
+			return 1;
+		}
 	if (vmx_vcpus_start(vm, err, sizeof(err)) != 0) {
 		vlog_error("%s", err);
 		fprintf(stderr, "vireo: %s\n", err);

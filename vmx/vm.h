@@ -23,6 +23,8 @@
 
 #define VMX_MAX_VCPUS 64
 
+struct vmx_link;
+
 enum vmx_power_request {
 	VMX_POWER_NONE = 0,
 	VMX_POWER_OFF,      /* guest ACPI S5, or the user: exit status 0 */
@@ -63,6 +65,7 @@ struct vmx_vm {
 	struct vmx_timer *stats_timer;
 	int signal_fd;
 	void *backdoor;          /* backdoor.c state */
+	struct vmx_link *link;   /* VMDB link (vmdb/vmx_link.h); NULL without vireod */
 
 	/* interrupt routing (irq.c) */
 	struct vmx_mutex irq_lock;

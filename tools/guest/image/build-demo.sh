@@ -9,6 +9,11 @@
 # unpacked with `dpkg -x`.  The cache key covers this script, the overlay
 # files and the package versions, so a change to any of them rebuilds.
 #
+# Kernel modules: the initramfs carries the drivers for Vireo's virtual
+# hardware (MODULES below, with what they depend on) and a modules.dep made
+# by busybox's depmod, so `modprobe vmwgfx` works in the guest.  Nothing is
+# loaded at boot: tests and users load what they need.
+#
 # Environment: VIREO_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/vireo).
 set -eu
 
@@ -17,6 +22,11 @@ cache=${VIREO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vireo}
 mkdir -p "$cache/images" "$cache/debs"
 
 say() { echo "build-demo: $*" >&2; }
+
+# Drivers for Vireo's devices (SVGA II, balloon, VMCI/vsock, vmmouse, AHCI,
+# PVSCSI, CD-ROM) and the file systems the disk tests use.
+MODULES="vmwgfx vmw_balloon vmw_vmci vmw_vsock_vmci_transport vsock psmouse evdev
+ahci sd_mod sr_mod vmw_pvscsi ext4 isofs crc32c_generic"
 
 # The kernel package behind the linux-image-amd64 metapackage.
 kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
@@ -34,7 +44,7 @@ fi
 kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
 bver=$(apt-cache policy busybox-static | awk '/Candidate:/ {print $2}')
 
-key=$( { cat "$0" "$here"/demo-init "$here"/mkinitramfs.sh; echo "$kpkg $kver busybox-static $bver"; } |
+key=$( { cat "$0" "$here"/demo-init "$here"/mkinitramfs.sh; echo "$kpkg $kver busybox-static $bver $MODULES"; } |
 	sha256sum | cut -c1-16)
 out="$cache/images/demo-$key"
 if [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ]; then
@@ -65,7 +75,25 @@ dpkg -x "$bdeb" "$work/b"
 mkdir -p "$out.tmp"
 cp "$work"/k/boot/vmlinuz-* "$out.tmp/vmlinuz"
 cp "$work/b/bin/busybox" "$out.tmp/busybox"   # for tests that build initramfs variants
-sh "$here/mkinitramfs.sh" "$work/b/bin/busybox" "$here/demo-init" "$out.tmp/initrd.img"
+# The module subset: MODULES and everything modules.dep says they need.
+kv=$(ls "$work/k/lib/modules")
+"$work/b/bin/busybox" depmod -b "$work/k" "$kv"
+mkdir -p "$work/extra/lib/modules/$kv"
+awk -v want="$(echo $MODULES)" '
+	BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 }
+	{ sub(":", "", $1); name = $1; sub(".*/", "", name); sub("\\.ko$", "", name)
+	  gsub("-", "_", name); deps[$1] = ""; for (i = 2; i <= NF; i++) deps[$1] = deps[$1] " " $i
+	  path[name] = $1 }
+	END { for (m in need) { if (!(m in path)) { print "missing module " m > "/dev/stderr"; exit 1 }
+	        print path[m]; k = split(deps[path[m]], d, " "); for (i = 1; i <= k; i++) print d[i] } }
+' "$work/k/lib/modules/$kv/modules.dep" | sort -u | while read -r ko; do
+	mkdir -p "$work/extra/lib/modules/$kv/$(dirname "$ko")"
+	cp "$work/k/lib/modules/$kv/$ko" "$work/extra/lib/modules/$kv/$ko"
+done
+cp "$work/k/lib/modules/$kv/modules.builtin" "$work/k/lib/modules/$kv/modules.order" \
+	"$work/extra/lib/modules/$kv/"
+"$work/b/bin/busybox" depmod -b "$work/extra" "$kv"
+sh "$here/mkinitramfs.sh" "$work/b/bin/busybox" "$here/demo-init" "$out.tmp/initrd.img" "$work/extra"
 echo "$kpkg $kver" > "$out.tmp/VERSION"
 rm -rf "$out"
 mv "$out.tmp" "$out"

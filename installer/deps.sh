@@ -16,6 +16,9 @@ PKGS="$PKGS socat qemu-system-x86 python3"
 PKGS="$PKGS acpica-tools"  # iasl: disassemble and check the ACPI tables
 PKGS="$PKGS qemu-utils"  # qemu-img: VMDK interoperability tests and the disk benchmark peer
 PKGS="$PKGS libglib2.0-dev dbus-daemon"  # VMDB: GLib loop adapter; D-Bus peer in bench_vmdb
+PKGS="$PKGS liblzma-dev"  # direct boot: unpack an XZ bzImage on the host instead of in the guest
+PKGS="$PKGS libvncserver-dev libpng-dev"  # vnc: MKS VNC back end (optional) and PNG screenshots
+PKGS="$PKGS xvfb tigervnc-viewer vncsnapshot xdotool"  # vnc: real VNC clients in tests
 
 missing=""
 for p in $PKGS; do

@@ -57,6 +57,18 @@ fake_bzimage "$T/bz"
 mkcase noinitrd "$E" "linux.kernel = \"$T/bz\"" "linux.initrd = \"$T/no-such-initrd\""
 expect nonzero "missing initrd" "$T/no-such-initrd" -- "$X" "$V"
 
+mkcase baddec "$E" "linux.kernel = \"$T/bz\"" 'linux.decompress = "maybe"'
+expect 1 "linux.decompress maybe" "$V" 'linux.decompress = "maybe"' -- "$X" "$V"
+# A bzImage whose payload starts like XZ but is damaged: refused, named.
+fake_bzimage "$T/bzxz"
+printf '\x10\x00\x00\x00\x40\x00\x00\x00' | dd of="$T/bzxz" bs=1 seek=$((0x248)) conv=notrunc status=none
+printf '\xfd7zXZ\x00garbage' | dd of="$T/bzxz" bs=1 seek=$((2560 + 0x10)) conv=notrunc status=none
+printf '\x00\x10\x00\x00' | dd of="$T/bzxz" bs=1 seek=$((2560 + 0x10 + 0x40 - 4)) conv=notrunc status=none
+if [ -e /dev/kvm ]; then
+	mkcase badxz "$E" "linux.kernel = \"$T/bzxz\""
+	expect 1 "damaged XZ kernel payload" "$V" "$T/bzxz" "damaged XZ payload" -- "$X" "$V"
+fi
+
 expect 1 "a .vmx that does not exist" "$T/none.vmx" -- "$X" "$T/none.vmx"
 expect 1 "a .vmx that is a folder" "$T/kdir" -- "$X" "$T/kdir"
 

@@ -118,10 +118,11 @@ int vmx_link_watch(struct vmx_link *lk, const char *rel, vmx_link_watch_cb cb, v
 		return -EINVAL;
 	*w = (struct vmx_link_watch){ .lk = lk, .cb = cb, .opaque = opaque };
 	snprintf(w->rel, sizeof(w->rel), "%s", rel);
-	int rc = vmdb_watch(lk->ctx, p, on_watch, w);
-	if (rc == 0)
-		lk->nwatches++;
-	return rc;
+	int rc = vmdb_watch(lk->ctx, p, on_watch, w);   /* a watch id, or < 0 */
+	if (rc < 0)
+		return rc;
+	lk->nwatches++;
+	return 0;
 }
 
 static int link_connect(struct vmx_link *lk)

@@ -273,6 +273,7 @@ static void bt_cpu_reset(struct bt_cpu *cpu)
 	cpu->star = cpu->lstar = cpu->cstar = cpu->sfmask = cpu->kernel_gs_base = 0;
 	cpu->sysenter_cs = cpu->sysenter_esp = cpu->sysenter_eip = 0;
 	cpu->pat = 0x0007040600070406ull;
+	cpu->misc_enable = 1 | 1u << 11 | 1u << 12;   /* fast strings; no BTS, no PEBS */
 	cpu->mtrr_def_type = 0;
 	memset(cpu->mtrr_fixed, 0, sizeof(cpu->mtrr_fixed));
 	memset(cpu->mtrr_var, 0, sizeof(cpu->mtrr_var));

@@ -18,6 +18,20 @@
 #define MSR_APIC_BASE        0x1b
 #define MSR_UCODE_REV        0x8b
 #define MSR_PLATFORM_INFO    0xce
+#define MSR_ARCH_CAPABILITIES 0x10a
+
+/*
+ * bt executes nothing speculatively, so it says so: RDCL_NO (no Meltdown:
+ * the guest keeps one page table, no CR3 switch per system call), SSB_NO,
+ * MDS_NO (no VERW on return to user), PSCHANGE_MC_NO, TAA_NO, the MMIO
+ * stale-data NOs, BHI_NO (no branch-history clearing loop on entry),
+ * PBRSB_NO, GDS_NO, RFDS_NO and ITS_NO.  Retpolines stay: there is no
+ * architectural "not affected" bit for Spectre v2 short of eIBRS, which
+ * would need SPEC_CTRL.
+ */
+#define BT_ARCH_CAPS ((1ull << 0) | (1ull << 4) | (1ull << 5) | (1ull << 6) | (1ull << 8) |  \
+                      (1ull << 13) | (1ull << 14) | (1ull << 15) | (1ull << 20) | (1ull << 24) | \
+                      (1ull << 26) | (1ull << 27) | (1ull << 62))
 #define MSR_MTRRCAP          0xfe
 #define MSR_SYSENTER_CS      0x174
 #define MSR_SYSENTER_ESP     0x175
@@ -130,8 +144,13 @@ void bt_cpuid(struct bt_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		/* no cache descriptions: type 0 ends the list */
 		break;
 	case 6:
+		break;
 	case 7:
-		(void)sub;
+		if (sub == 0) {
+			*b = 1u << 9;                       /* ERMS: REP MOVSB/STOSB run in bulk */
+			*d = (1u << 4)                      /* FSRM: short REP MOVSB too */
+			     | (1u << 29);                  /* IA32_ARCH_CAPABILITIES */
+		}
 		break;
 	case 0x40000000: {
 		uint32_t v[3];
@@ -205,6 +224,7 @@ bool bt_rdmsr(struct bt_cpu *cpu, uint32_t idx, uint64_t *v)
 	case MSR_PLATFORM_ID: *v = 0; return true;
 	case MSR_APIC_BASE: *v = cpu->lapic.base_msr; return true;
 	case MSR_UCODE_REV: *v = 0; return true;
+	case MSR_ARCH_CAPABILITIES: *v = BT_ARCH_CAPS; return true;
 	case MSR_PLATFORM_INFO:
 		*v = (uint64_t)((tsc_hz(cpu) / 100000000u) & 0xff) << 8;
 		return true;

@@ -69,6 +69,12 @@ static const struct vctl_cmd vctl_cmds[] = {
 	  .summary = "write a VMDB value" },
 	{ .name = "watch", .fn = vireoctl_cmd_watch, .usage = "PATH",
 	  .summary = "print each change of a VMDB path as it arrives" },
+	{ .name = "guestinfo", .fn = vireoctl_cmd_guestinfo, .usage = "VM [KEY [VALUE]]",
+	  .summary = "list, read or set the VM's guestinfo.KEY variables (guest tools)" },
+	{ .name = "balloon", .fn = vireoctl_cmd_balloon, .usage = "VM MB",
+	  .summary = "set the memory balloon target in MB (0 gives the memory back)" },
+	{ .name = "screenshot", .fn = vireoctl_cmd_screenshot, .usage = "VM FILE.png",
+	  .summary = "save the VM's screen as a PNG (written by the VM's process)" },
 };
 
 #define VCTL_NCMDS (sizeof(vctl_cmds) / sizeof(vctl_cmds[0]))

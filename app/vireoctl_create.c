@@ -13,10 +13,11 @@
 
 #include "vireoctl.h"
 #include "vmx/config.h"
+#include "vmx/disk/vdisk.h"
 
 struct create_opts {
-	const char *name, *dir, *kernel, *initrd, *cmdline, *engine;
-	uint64_t memsize, cpus;
+	const char *name, *dir, *kernel, *initrd, *cmdline, *engine, *disk, *iso;
+	uint64_t memsize, cpus, disk_bytes;
 };
 
 /* The folder and file are named after the VM: no path tricks, nothing unprintable. */
@@ -108,7 +109,7 @@ static char *default_parent(void)
 }
 
 static int write_vmx(const struct create_opts *o, const char *path, const char *kernel,
-                     const char *initrd)
+                     const char *initrd, const char *disk, const char *iso)
 {
 	char mem[32], cpus[32], err[1024];
 	struct vmxcfg *c = vmxcfg_new(path);
@@ -137,6 +138,20 @@ static int write_vmx(const struct create_opts *o, const char *path, const char *
 		r |= vmxcfg_set(c, "linux.initrd", initrd);
 	if (o->cmdline)
 		r |= vmxcfg_set(c, "linux.cmdline", o->cmdline);
+	/* Disks on the AHCI controller: the new disk on port 0, the ISO on port 1. */
+	if (disk || iso)
+		r |= vmxcfg_set(c, "sata0.present", "TRUE");
+	if (disk) {
+		r |= vmxcfg_set(c, "sata0:0.present", "TRUE");
+		r |= vmxcfg_set(c, "sata0:0.deviceType", "disk");
+		r |= vmxcfg_set(c, "sata0:0.fileName", disk);
+	}
+	if (iso) {
+		r |= vmxcfg_set(c, "sata0:1.present", "TRUE");
+		r |= vmxcfg_set(c, "sata0:1.deviceType", "cdrom-image");
+		r |= vmxcfg_set(c, "sata0:1.fileName", iso);
+		r |= vmxcfg_set(c, "sata0:1.startConnected", "TRUE");
+	}
 	if (r != 0) {
 		vctl_error("%s: a value is too long for a .vmx line", path);
 		vmxcfg_free(c);
@@ -156,6 +171,7 @@ int vctl_cmd_create(const struct vctl_cmd *cmd, int argc, char **argv)
 	static const char *const engines[] = {"auto", "hv", "bt"};
 	struct create_opts o = {.memsize = 512, .cpus = 1, .engine = "auto"};
 	char *parent = NULL, *kernel = NULL, *initrd = NULL, *folder = NULL, *vmx = NULL;
+	char *iso = NULL, *disk_name = NULL, *disk_path = NULL;
 	const char *why, *v = NULL;
 	int status = VCTL_EXIT_FAIL;
 	bool bad = false, engine_ok = false;
@@ -183,6 +199,14 @@ int vctl_cmd_create(const struct vctl_cmd *cmd, int argc, char **argv)
 			o.cmdline = v;
 		} else if (vctl_opt(argc, argv, &i, "--engine", &v, &bad)) {
 			o.engine = v;
+		} else if (vctl_opt(argc, argv, &i, "--disk", &v, &bad)) {
+			o.disk = v;
+			if (v && (vdisk_parse_size(v, &o.disk_bytes) != 0 || o.disk_bytes < (1u << 20) ||
+			          o.disk_bytes > (8ull << 40)))
+				return vctl_usage_error(cmd, "create: --disk \"%s\": expected a size "
+				                        "from 1M to 8T (\"20G\", \"512M\")", v);
+		} else if (vctl_opt(argc, argv, &i, "--iso", &v, &bad)) {
+			o.iso = v;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			return vctl_usage_error(cmd, "create: unknown option \"%s\"", argv[i]);
 		} else if (o.name) {
@@ -211,6 +235,8 @@ int vctl_cmd_create(const struct vctl_cmd *cmd, int argc, char **argv)
 	if (o.kernel && !(kernel = check_file("--kernel", o.kernel, true)))
 		goto out;
 	if (o.initrd && !(initrd = check_file("--initrd", o.initrd, false)))
+		goto out;
+	if (o.iso && !(iso = check_file("--iso", o.iso, false)))
 		goto out;
 
 	if (o.dir) {
@@ -245,7 +271,22 @@ int vctl_cmd_create(const struct vctl_cmd *cmd, int argc, char **argv)
 			vctl_error("%s: %s", folder, strerror(errno));
 		goto out;
 	}
-	if (write_vmx(&o, vmx, kernel, initrd) != 0) {
+	if (o.disk) {
+		char err[1024];
+		if (asprintf(&disk_name, "%s.vmdk", o.name) < 0 ||
+		    asprintf(&disk_path, "%s/%s", folder, disk_name) < 0) {
+			rmdir(folder);
+			goto out;
+		}
+		if (vdisk_create(disk_path, VDISK_FMT_VMDK_SPARSE, o.disk_bytes, err, sizeof(err)) != 0) {
+			vctl_error("--disk: %s", err);
+			rmdir(folder);
+			goto out;
+		}
+	}
+	if (write_vmx(&o, vmx, kernel, initrd, disk_name, iso) != 0) {
+		if (disk_path)
+			unlink(disk_path);
 		rmdir(folder);
 		goto out;
 	}
@@ -257,5 +298,8 @@ out:
 	free(initrd);
 	free(folder);
 	free(vmx);
+	free(iso);
+	free(disk_name);
+	free(disk_path);
 	return status;
 }

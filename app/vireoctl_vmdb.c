@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -548,6 +549,195 @@ int vireoctl_cmd_watch(int argc, char **argv)
 			err("lost the connection to vireod");
 			rc = 1;
 			break;
+		}
+	}
+	vclose(&c);
+	return rc;
+}
+
+/* ---- guest tools: guestinfo variables and the balloon (issue #7) ---- */
+
+static const char *gi_strip(const char *key)
+{
+	return strncasecmp(key, "guestinfo.", 10) == 0 ? key + 10 : key;
+}
+
+/* Index of guestinfo NAME in /vm/<id>/guest/info, or -1. */
+static int gi_find(struct conn *c, int id, const char *name, char *value, size_t vlen)
+{
+	char buf[64], rel[64], n[256];
+	vmget(c, id, "guest/info_count", buf, sizeof(buf));
+	int count = atoi(buf);
+	for (int i = 0; i < count && i < 1024; i++) {
+		snprintf(rel, sizeof(rel), "guest/info/%d/name", i);
+		vmget(c, id, rel, n, sizeof(n));
+		if (!strcasecmp(n, name)) {
+			snprintf(rel, sizeof(rel), "guest/info/%d/value", i);
+			vmget(c, id, rel, value, vlen);
+			return i;
+		}
+	}
+	return -1;
+}
+
+int vireoctl_cmd_guestinfo(int argc, char **argv)
+{
+	if (argc < 1 || argc > 3) {
+		err("usage: vireoctl guestinfo VM [KEY [VALUE]]");
+		return 2;
+	}
+	struct conn c = { 0 };
+	int id = -1;
+	int rc = open_vm(&c, argc, argv, true, &id);
+	if (rc) {
+		vclose(&c);
+		return rc;
+	}
+	char pw[32], value[VMDB_STRING_MAX + 1];
+	vmget(&c, id, "state/power", pw, sizeof(pw));
+	if (argc == 1) {
+		char buf[64], rel[64], n[256];
+		vmget(&c, id, "guest/info_count", buf, sizeof(buf));
+		int count = atoi(buf);
+		for (int i = 0; i < count && i < 1024; i++) {
+			snprintf(rel, sizeof(rel), "guest/info/%d/name", i);
+			vmget(&c, id, rel, n, sizeof(n));
+			snprintf(rel, sizeof(rel), "guest/info/%d/value", i);
+			vmget(&c, id, rel, value, sizeof(value));
+			printf("guestinfo.%s = %s\n", n, value);
+		}
+	} else if (argc == 2) {
+		if (gi_find(&c, id, gi_strip(argv[1]), value, sizeof(value)) < 0) {
+			err("guestinfo.%s: No value found", gi_strip(argv[1]));
+			rc = 1;
+		} else {
+			printf("%s\n", value);
+		}
+	} else {
+		const char *name = gi_strip(argv[1]);
+		char req[VMDB_STRING_MAX + 1];
+		if (strcmp(pw, "on")) {
+			err("VM %d is %s: guestinfo is set in a running VM (or as guestinfo.%s in its .vmx)",
+			    id, pw, name);
+			rc = 1;
+		} else if (!*name || strchr(name, '=') ||
+		           snprintf(req, sizeof(req), "%s=%s", name, argv[2]) >= (int)sizeof(req)) {
+			err("guestinfo: bad key, or value too long");
+			rc = 2;
+		} else {
+			rc = vmset(&c, id, "request/guestinfo", req);
+			/* Wait until the vmx has taken it (it publishes the variable). */
+			int64_t end = now_ms() + 5000;
+			while (!rc) {
+				if (gi_find(&c, id, name, value, sizeof(value)) >= 0 &&
+				    !strcmp(value, argv[2]))
+					break;
+				if (now_ms() >= end || !pump(&c, 100)) {
+					err("VM %d did not take guestinfo.%s", id, name);
+					rc = 1;
+				}
+			}
+		}
+	}
+	vclose(&c);
+	return rc;
+}
+
+int vireoctl_cmd_balloon(int argc, char **argv)
+{
+	if (argc != 2) {
+		err("usage: vireoctl balloon VM MB");
+		return 2;
+	}
+	char *end;
+	unsigned long long mb = strtoull(argv[1], &end, 10);
+	if (!*argv[1] || *end || mb > 1048576) {
+		err("balloon: \"%s\" is not a size in MB (0..1048576)", argv[1]);
+		return 2;
+	}
+	struct conn c = { 0 };
+	int id = -1;
+	int rc = open_vm(&c, argc, argv, true, &id);
+	if (!rc) {
+		char pw[32], v[32], size[32];
+		vmget(&c, id, "state/power", pw, sizeof(pw));
+		if (strcmp(pw, "on")) {
+			err("VM %d is %s, not on", id, pw);
+			rc = 1;
+		} else {
+			snprintf(v, sizeof(v), "%llu", mb);
+			rc = vmset(&c, id, "request/balloon_mb", v);
+			if (!rc) {
+				vmget(&c, id, "guest/balloon/size_mb", size, sizeof(size));
+				printf("VM %d: balloon target %llu MB (now %s MB)\n", id, mb, size);
+			}
+		}
+	}
+	vclose(&c);
+	return rc;
+}
+
+/* ---- screenshot (owner: vnc) ---- */
+
+/*
+ * The vmx writes the PNG itself (it has the picture), so the path goes to it
+ * absolute; the answer in state/screenshot names the path and a counter.
+ */
+int vireoctl_cmd_screenshot(int argc, char **argv)
+{
+	if (argc != 2) {
+		err("usage: vireoctl screenshot VM FILE.png");
+		return 2;
+	}
+	char path[PATH_MAX];
+	if (argv[1][0] == '/') {
+		snprintf(path, sizeof(path), "%s", argv[1]);
+	} else {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd))) {
+			err("screenshot: cannot read the current folder");
+			return 1;
+		}
+		snprintf(path, sizeof(path), "%s/%s", cwd, argv[1]);
+	}
+	struct conn c = { 0 };
+	int id = -1;
+	int rc = open_vm(&c, argc, argv, true, &id);
+	if (!rc) {
+		char pw[32], before[PATH_MAX + 64], now[PATH_MAX + 64];
+		vmget(&c, id, "state/power", pw, sizeof(pw));
+		if (strcmp(pw, "on")) {
+			err("VM %d is %s, not on", id, pw);
+			vclose(&c);
+			return 1;
+		}
+		vmget(&c, id, "state/screenshot", before, sizeof(before));
+		/* Clear first: the same path twice is still a change the vmx sees. */
+		rc = vmset(&c, id, "request/screenshot", "");
+		if (!rc)
+			rc = vmset(&c, id, "request/screenshot", path);
+		int64_t end = now_ms() + 20000;
+		while (!rc) {
+			vmget(&c, id, "state/screenshot", now, sizeof(now));
+			if (strcmp(now, before) && strstr(now, path)) {
+				if (!strncmp(now, "ok ", 3)) {
+					printf("%s\n", path);
+				} else {
+					err("screenshot: %s", now);
+					rc = 1;
+				}
+				break;
+			}
+			if (now_ms() >= end) {
+				err("VM %d did not answer the screenshot request in 20 s", id);
+				rc = 1;
+				break;
+			}
+			if (!pump(&c, 100)) {
+				err("lost the connection to vireod");
+				rc = 1;
+				break;
+			}
 		}
 	}
 	vclose(&c);

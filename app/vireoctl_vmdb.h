@@ -15,6 +15,8 @@
  *   get PATH                  a leaf's value, or every leaf below PATH
  *   set PATH VALUE
  *   watch PATH [--count N] [--timeout SEC]   prints "PATH = VALUE" per change
+ *   guestinfo VM [KEY [VALUE]]  list / print / set guestinfo.KEY (tools)
+ *   balloon VM MB             balloon target in MB
  * VM is an id (as `list` shows) or the path of the .vmx.
  */
 #ifndef VIREO_VIREOCTL_VMDB_H
@@ -30,5 +32,9 @@ int vireoctl_cmd_status(int argc, char **argv);
 int vireoctl_cmd_get(int argc, char **argv);
 int vireoctl_cmd_set(int argc, char **argv);
 int vireoctl_cmd_watch(int argc, char **argv);
+int vireoctl_cmd_guestinfo(int argc, char **argv);
+int vireoctl_cmd_balloon(int argc, char **argv);
+
+int vireoctl_cmd_screenshot(int argc, char **argv);   /* screenshot VM FILE.png (vnc) */
 
 #endif

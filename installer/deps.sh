@@ -18,7 +18,12 @@ PKGS="$PKGS qemu-utils"  # qemu-img: VMDK interoperability tests and the disk be
 PKGS="$PKGS libglib2.0-dev dbus-daemon"  # VMDB: GLib loop adapter; D-Bus peer in bench_vmdb
 PKGS="$PKGS liblzma-dev"  # direct boot: unpack an XZ bzImage on the host instead of in the guest
 PKGS="$PKGS libvncserver-dev libpng-dev"  # vnc: MKS VNC back end (optional) and PNG screenshots
-PKGS="$PKGS xvfb tigervnc-viewer vncsnapshot xdotool"  # vnc: real VNC clients in tests
+PKGS="$PKGS xvfb tigervnc-viewer tigervnc-tools vncsnapshot xdotool libjpeg-turbo-progs"  # vnc: real VNC clients in tests (vncpasswd, djpeg)
+PKGS="$PKGS xorriso"  # storage: the CD-ROM guest test builds an ISO (also grub-mkrescue)
+PKGS="$PKGS seabios"  # vga: vgabios-vmware.bin for the VGA BIOS guest test (tests/vga), and the default firmware
+PKGS="$PKGS binutils"  # tools-guest: readelf resolves open-vm-tools' library closure (tools/guest/image/build-ovt.sh)
+PKGS="$PKGS grub-pc-bin mtools"  # firmware: the ISO install guest tier (grub-mkrescue, GRUB for the installed disk); seabios is the default firmware
+PKGS="$PKGS novnc chromium nodejs npm"  # vnc2: noVNC in headless Chromium (tests/vnc; npm puts playwright-core in ~/.cache/vireo/npm)
 
 missing=""
 for p in $PKGS; do

@@ -155,7 +155,13 @@ static void dsdt_body(struct vmx_vm *vm, struct aml *a)
 	rt_word_io(&r, 0x0000, 0x0CF7);
 	rt_word_io(&r, 0x0D00, 0xFFFF);
 	rt_dword_mem(&r, 0x000A0000, 0x000BFFFF, true);
-	rt_dword_mem(&r, (uint32_t)PLAT_PCI_MMIO_START, (uint32_t)(PLAT_PCI_MMIO_END - 1), false);
+	if (!vm->bios_low) {
+		rt_dword_mem(&r, (uint32_t)PLAT_PCI_MMIO_START, (uint32_t)(PLAT_PCI_MMIO_END - 1), false);
+	} else {
+		/* Firmware boot: SeaBIOS places BARs in its own window, 2 or 3 GiB up to the IOAPIC. */
+		uint32_t start = vm->mem.low_size <= 0x80000000ull ? 0x80000000u : 0xC0000000u;
+		rt_dword_mem(&r, start, (uint32_t)(PLAT_IOAPIC_BASE - 1), false);
+	}
 	rt_end(&r);
 	aml_name(a, "_CRS");
 	aml_buffer(a, r.buf, r.len);

@@ -19,6 +19,9 @@
 #include "vm.h"
 
 
+/* Max uncorrected lag reported with the time (spec 5.3: VMware's 100 ms). */
+#define BDOOR_MAX_LAG_US 100000u
+
 static void bd_getversion(void *opaque, struct vmx_vm *vm, struct backdoor_call *c)
 {
 	c->eax = BDOOR_VERSION;
@@ -54,7 +57,7 @@ static void bd_gettime(void *opaque, struct vmx_vm *vm, struct backdoor_call *c)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c->eax = (uint32_t)ts.tv_sec;
 	c->ebx = (uint32_t)(ts.tv_nsec / 1000);
-	c->ecx = 1000000;   /* max uncorrected lag, µs */
+	c->ecx = BDOOR_MAX_LAG_US;
 	c->regs_changed = true;
 }
 
@@ -66,12 +69,18 @@ static void bd_gettimefull(void *opaque, struct vmx_vm *vm, struct backdoor_call
 	c->edx = (uint32_t)(uint64_t)ts.tv_sec;
 	c->esi = (uint32_t)((uint64_t)ts.tv_sec >> 32);
 	c->ebx = (uint32_t)(ts.tv_nsec / 1000);
-	c->ecx = 1000000;
+	c->ecx = BDOOR_MAX_LAG_US;
 	c->edi = 0;             /* interrupt lag (WITH_LAG): none without catch-up */
 	c->regs_changed = true;
 }
 
+/* No timer catch-up to stop: success with nothing changed. */
+static void bd_stopcatchup(void *opaque, struct vmx_vm *vm, struct backdoor_call *c)
+{
+}
+
 static const backdoor_cmd_fn backdoor_builtin[] = {
+	[BDOOR_CMD_STOPCATCHUP] = bd_stopcatchup,
 	[BDOOR_CMD_GETMHZ] = bd_getmhz,
 	[BDOOR_CMD_GETVERSION] = bd_getversion,
 	[BDOOR_CMD_GETTIME] = bd_gettime,
@@ -138,7 +147,7 @@ static bool bd_read_call(struct vmx_vm *vm, unsigned vcpu_id, struct vmm_regs *r
 	*c = (struct backdoor_call){
 		.eax = (uint32_t)r->rax, .ebx = (uint32_t)r->rbx, .ecx = (uint32_t)r->rcx,
 		.edx = (uint32_t)r->rdx, .esi = (uint32_t)r->rsi, .edi = (uint32_t)r->rdi,
-		.vcpu_id = vcpu_id,
+		.ebp = (uint32_t)r->rbp, .vcpu_id = vcpu_id,
 	};
 	if (vm->engine->get_sregs && vm->engine->get_sregs(v->ev, &sr) == 0)
 		c->cpl = (uint8_t)(sr.cs.selector & 3);
@@ -166,7 +175,12 @@ static void bd_lowbandwidth(struct vmx_vm *vm, unsigned vcpu_id, uint8_t *data)
 		bd->fn[cmd](bd->opaque[cmd], vm, &c);
 	}
 	if (c.regs_changed) {
-		/* Zero-extended, as the IN itself does for RAX. */
+		/*
+		 * Zero-extended, as the IN itself does for RAX.  RAX is set here
+		 * too: on hv, KVM_SET_REGS during the IN exit wins over the IN's
+		 * own completion (seen with Linux 6.x), so both carry the answer.
+		 */
+		r.rax = c.eax;
 		r.rbx = c.ebx;
 		r.rcx = c.ecx;
 		r.rdx = c.edx;
@@ -190,7 +204,14 @@ void backdoor_pio(struct vmx_vm *vm, unsigned vcpu_id, uint16_t port, unsigned s
 	}
 	if (port == PLAT_PORT_BACKDOOR_HB && size == 1 && bd && bd->hb &&
 	    bd_read_call(vm, vcpu_id, &r, &c) && c.eax == BDOOR_MAGIC) {
-		bd->hb(bd->hb_opaque, vm, &c, write, data, count);
+		if (!bd->hb(bd->hb_opaque, vm, &c, write, data, count)) {
+			/*
+			 * Failure is hi16(EBX) without SUCCESS; RCX/RSI/RDI stay as
+			 * they are so the engine finishes the string op normally.
+			 */
+			r.rbx = c.ebx & 0xFFFFu;
+			vm->engine->set_regs(vm->vcpus[vcpu_id].ev, &r);
+		}
 		return;
 	}
 	vlog_guest("backdoor: %s of %u x %u bytes on port 0x%x not supported", write ? "write" : "read",

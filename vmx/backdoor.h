@@ -16,10 +16,14 @@ struct vmx_vm;
 #define BDOOR_MAGIC            0x564D5868u
 #define BDOOR_CMD_GETMHZ       1
 #define BDOOR_CMD_GETVERSION   10
+#define BDOOR_CMD_GETGUIOPTIONS 13
 #define BDOOR_CMD_GETTIME      23
+#define BDOOR_CMD_STOPCATCHUP  24
 #define BDOOR_CMD_GETHZ        45
 #define BDOOR_CMD_GETTIMEFULL  46
 #define BDOOR_CMD_GETTIMEFULL_WITH_LAG 55
+#define BDOOR_CMD_GET_VCPU_INFO 68
+#define BDOOR_CMD_STEALCLOCK   91
 #define BDOOR_VERSION          6
 #define BDOOR_PRODUCT_WORKSTATION 4
 
@@ -31,6 +35,7 @@ struct vmx_vm;
  */
 struct backdoor_call {
 	uint32_t eax, ebx, ecx, edx, esi, edi;
+	uint32_t ebp;         /* read-only input: the HB calls carry a cookie in it */
 	unsigned vcpu_id;
 	uint8_t cpl;          /* privilege level of the IN (0 when unknown) */
 	bool regs_changed;
@@ -45,7 +50,7 @@ typedef void (*backdoor_cmd_fn)(void *opaque, struct vmx_vm *vm, struct backdoor
  * registers at the start of that piece (EBX names the command).  For reads
  * the handler fills data.  Returning false answers "failed" (no data).
  */
-typedef void (*backdoor_hb_fn)(void *opaque, struct vmx_vm *vm, const struct backdoor_call *regs,
+typedef bool (*backdoor_hb_fn)(void *opaque, struct vmx_vm *vm, const struct backdoor_call *regs,
                                bool write, uint8_t *data, size_t len);
 
 #define BACKDOOR_NCMDS 128

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "tools.h"
 #include "vm.h"
 
 static void usage(FILE *f)
@@ -67,7 +68,13 @@ static void vmx_on_link_request(void *opaque, enum vmx_link_request req)
 
 	switch (req) {
 	case VMX_LINK_REQ_OFF:
-		/* Graceful: the guest's own shutdown through the ACPI power button. */
+		/*
+		 * Graceful: the guest tools run the guest's own shutdown (TCLO
+		 * OS_Halt; they fall back to the button if the guest refuses);
+		 * without tools, the ACPI power button.
+		 */
+		if (tools_request_power(vm, TOOLS_POWER_HALT) == 0)
+			break;
 		if (vmx_vm_power_button(vm) != 0)
 			vmx_vm_request_power(vm, VMX_POWER_OFF, "stop requested (no power button)");
 		break;

@@ -19,7 +19,7 @@ static int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size, uint8_t 
 		return -1;
 	for (unsigned i = 0; i < m->nregions; i++) {
 		const struct gmem_region *r = &m->regions[i];
-		if (gpa < r->gpa + r->size && r->gpa < gpa + size)
+		if (r->size && gpa < r->gpa + r->size && r->gpa < gpa + size)
 			return -1;   /* overlap */
 	}
 	m->regions[m->nregions++] = (struct gmem_region){
@@ -89,7 +89,7 @@ int gmem_init(struct gmem *m, uint64_t ram_size, char *err, size_t errlen)
 void gmem_destroy(struct gmem *m)
 {
 	for (unsigned i = 0; i < m->nregions; i++)
-		if (m->regions[i].flags & GMEM_ROM)
+		if ((m->regions[i].flags & (GMEM_ROM | GMEM_ALIAS)) == GMEM_ROM && m->regions[i].size)
 			munmap(m->regions[i].hva, m->regions[i].size);
 	if (m->ram)
 		munmap(m->ram, m->ram_size);
@@ -128,6 +128,34 @@ int gmem_add_rom(struct gmem *m, uint64_t gpa, const void *data, size_t len,
 		munmap(p, size);
 		return -1;
 	}
+	return 0;
+}
+
+int gmem_reserve_slots(struct gmem *m, unsigned n)
+{
+	unsigned first = m->nregions;
+
+	if (n > GMEM_MAX_REGIONS - m->nregions)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		m->regions[m->nregions++] = (struct gmem_region){ .flags = GMEM_ALIAS, .name = "empty" };
+	return (int)first;
+}
+
+int gmem_set_slot(struct gmem *m, unsigned idx, uint64_t gpa, uint64_t size, uint8_t *hva,
+                  uint32_t flags, const char *name)
+{
+	if (idx >= m->nregions || gpa % 4096 || size % 4096 || gpa + size < gpa)
+		return -1;
+	for (unsigned i = 0; i < m->nregions; i++) {
+		const struct gmem_region *r = &m->regions[i];
+		if (i != idx && size && r->size && gpa < r->gpa + r->size && r->gpa < gpa + size)
+			return -1;
+	}
+	m->regions[idx] = (struct gmem_region){
+		.gpa = size ? gpa : 0, .size = size, .hva = size ? hva : NULL,
+		.flags = flags | GMEM_ALIAS, .name = size ? name : "empty",
+	};
 	return 0;
 }
 

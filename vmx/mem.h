@@ -18,12 +18,13 @@
 
 #define VMX_PCI_HOLE_START 0xC0000000ull
 #define VMX_4G             0x100000000ull
-#define GMEM_MAX_REGIONS   8
+#define GMEM_MAX_REGIONS   24   /* firmware boot: 13 PAM slots below 1 MiB */
 #define GMEM_LEGACY_START  0xA0000ull
 #define GMEM_LEGACY_END    0x100000ull
 
 #define GMEM_RAM 0x0u
 #define GMEM_ROM 0x1u   /* read-only to the guest (same bit as VMM_MEM_READONLY) */
+#define GMEM_ALIAS 0x2u /* hva belongs to RAM or to another region: never unmapped */
 
 struct gmem_region {
 	uint64_t gpa;
@@ -54,6 +55,17 @@ int gmem_map_low_ram(struct gmem *m, uint64_t gpa, uint64_t size, const char *na
 /* Add a read-only ROM region (copied from data) at gpa. */
 int gmem_add_rom(struct gmem *m, uint64_t gpa, const void *data, size_t len,
                  const char *name, char *err, size_t errlen);
+
+/*
+ * Slots whose mapping changes at run time (the PAM shadow windows below
+ * 1 MiB).  gmem_reserve_slots() appends n empty (size 0) regions and returns
+ * the index of the first, or -1.  gmem_set_slot() fills or empties one
+ * (size 0): hva is an alias (RAM, or part of a ROM region), never owned;
+ * -1 when the range overlaps another region.  The caller tells the engine.
+ */
+int gmem_reserve_slots(struct gmem *m, unsigned n);
+int gmem_set_slot(struct gmem *m, unsigned idx, uint64_t gpa, uint64_t size, uint8_t *hva,
+                  uint32_t flags, const char *name);
 
 /* Host pointer for [gpa, gpa+len) when it lies entirely in one RAM region, else NULL. */
 void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len);

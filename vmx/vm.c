@@ -304,7 +304,13 @@ static int vm_read_config(struct vmx_vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static int vm_load_firmware(struct vmx_vm *vm, const char *path, char *err, size_t errlen)
+/* Debian's SeaBIOS (package seabios), used when no firmware is named. */
+#define VM_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
+/* PAM slots: 13 segments, plus one where the ROM's low alias starts mid-segment. */
+#define VM_PAM_SLOTS (VMX_PAM_SEGMENTS + 1)
+
+static int vm_load_firmware(struct vmx_vm *vm, const char *path, const char *key, char *err,
+                            size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	uint8_t *buf;
@@ -312,32 +318,148 @@ static int vm_load_firmware(struct vmx_vm *vm, const char *path, char *err, size
 	int ret = -1;
 
 	if (!f) {
-		snprintf(err, errlen, "%s: bios440.filename = \"%s\": %s", vmxcfg_path(vm->cfg), path,
-		         strerror(errno));
+		if (key)
+			snprintf(err, errlen, "%s: %s = \"%s\": %s", vmxcfg_path(vm->cfg), key, path,
+			         strerror(errno));
+		else
+			snprintf(err, errlen, "%s: no linux.kernel, and the default firmware %s: %s "
+			         "(install Debian's seabios package, or set bios440.filename)",
+			         vmxcfg_path(vm->cfg), path, strerror(errno));
 		return -1;
 	}
 	fseek(f, 0, SEEK_END);
 	size = ftell(f);
 	rewind(f);
 	if (size <= 0 || size > 16 * 1024 * 1024 || size % 4096) {
-		snprintf(err, errlen, "%s: bios440.filename = \"%s\": size %ld is not a multiple of 4 KiB up to 16 MiB",
-		         vmxcfg_path(vm->cfg), path, size);
+		snprintf(err, errlen, "%s: %s = \"%s\": size %ld is not a multiple of 4 KiB up to 16 MiB",
+		         vmxcfg_path(vm->cfg), key ? key : "firmware", path, size);
 		fclose(f);
 		return -1;
 	}
 	buf = malloc((size_t)size);
 	if (buf && fread(buf, 1, (size_t)size, f) == (size_t)size) {
-		/* The ROM ends at 4 GiB; its last 128 KiB also appear below 1 MiB. */
-		size_t low = size > 0x20000 ? 0x20000 : (size_t)size;
-		if (gmem_add_rom(&vm->mem, VMX_4G - (uint64_t)size, buf, (size_t)size, "bios", err, errlen) == 0 &&
-		    gmem_add_rom(&vm->mem, GMEM_LEGACY_END - low, buf + size - low, low, "bios-low", err, errlen) == 0)
-			ret = 0;
+		/*
+		 * The ROM ends at 4 GiB; its last 128 KiB also appear below 1 MiB
+		 * while the PAM registers send reads there to ROM (reset state).
+		 */
+		if (gmem_add_rom(&vm->mem, VMX_4G - (uint64_t)size, buf, (size_t)size, "bios", err, errlen) == 0) {
+			const struct gmem_region *r = &vm->mem.regions[vm->mem.nregions - 1];
+			static const uint8_t pam_reset[7];
+			vm->bios_low = r->hva + r->size - (r->size > 0x20000 ? 0x20000 : r->size);
+			vm->pam_slot = gmem_reserve_slots(&vm->mem, VM_PAM_SLOTS);
+			if (vm->pam_slot < 0) {
+				snprintf(err, errlen, "firmware: no memory slots left for the PAM windows");
+			} else {
+				vmx_vm_set_pam(vm, pam_reset);
+				ret = 0;
+			}
+		}
 	} else {
 		snprintf(err, errlen, "%s: cannot read %s", vmxcfg_path(vm->cfg), path);
 	}
 	free(buf);
 	fclose(f);
 	return ret;
+}
+
+/* One 4 KiB page of 0xC0000-0xFFFFF as the PAM registers map it (hva NULL: unmapped). */
+static void vm_pam_page(struct vmx_vm *vm, const uint8_t pam[7], uint64_t low_len, uint64_t gpa,
+                        uint8_t **hva, uint32_t *flags)
+{
+	unsigned attr;
+
+	if (gpa >= 0xF0000) {
+		attr = pam[0] >> 4;
+	} else {
+		unsigned seg = (unsigned)((gpa - 0xC0000) >> 14);   /* 16 KiB segments */
+		attr = (seg & 1) ? pam[1 + seg / 2] >> 4 : pam[1 + seg / 2];
+	}
+	attr &= 3;
+	if (attr & 1) {
+		/* Shadow RAM: read-only until the write-enable bit is set too. */
+		*hva = vm->mem.ram + gpa;
+		*flags = (attr & 2) ? GMEM_RAM : GMEM_ROM;
+		return;
+	}
+	/* Reads go to the PCI/ROM side (write-only shadow is not modelled: writes drop). */
+	*flags = GMEM_ROM;
+	*hva = gpa >= GMEM_LEGACY_END - low_len ? vm->bios_low + (gpa - (GMEM_LEGACY_END - low_len)) : NULL;
+}
+
+void vmx_vm_set_pam(struct vmx_vm *vm, const uint8_t pam[7])
+{
+	struct { uint64_t gpa, size; uint8_t *hva; uint32_t flags; } run[VM_PAM_SLOTS];
+	unsigned nrun = 0;
+	uint64_t low_len = 0;
+
+	if (!vm->bios_low || vm->pam_slot < 0)
+		return;
+	memcpy(vm->pam, pam, sizeof(vm->pam));
+	for (unsigned i = 0; i < vm->mem.nregions; i++) {
+		const struct gmem_region *r = &vm->mem.regions[i];
+		if (!(r->flags & GMEM_ALIAS) && r->size && vm->bios_low >= r->hva &&
+		    vm->bios_low < r->hva + r->size)
+			low_len = (uint64_t)(r->hva + r->size - vm->bios_low);
+	}
+	for (uint64_t gpa = 0xC0000; gpa < GMEM_LEGACY_END; gpa += 4096) {
+		uint8_t *hva;
+		uint32_t flags;
+		vm_pam_page(vm, pam, low_len, gpa, &hva, &flags);
+		if (!hva)
+			continue;
+		if (nrun && run[nrun - 1].gpa + run[nrun - 1].size == gpa && run[nrun - 1].flags == flags &&
+		    run[nrun - 1].hva + run[nrun - 1].size == hva) {
+			run[nrun - 1].size += 4096;
+			continue;
+		}
+		if (nrun == VM_PAM_SLOTS)
+			break;   /* cannot happen: at most one extra split at the ROM alias start */
+		run[nrun].gpa = gpa;
+		run[nrun].size = 4096;
+		run[nrun].hva = hva;
+		run[nrun].flags = flags;
+		nrun++;
+	}
+	/* Empty every slot that changes first: the new runs may overlap old ones. */
+	for (unsigned i = 0; i < VM_PAM_SLOTS; i++) {
+		unsigned idx = (unsigned)vm->pam_slot + i;
+		struct gmem_region *r = &vm->mem.regions[idx];
+		bool same = i < nrun ? (r->gpa == run[i].gpa && r->size == run[i].size &&
+		                        r->hva == run[i].hva && (r->flags & GMEM_ROM) == run[i].flags)
+		                     : r->size == 0;
+		if (same || r->size == 0)
+			continue;
+		if (vm->evm) {
+			struct vmm_mem_region er = { .gpa = r->gpa, .size = 0, .hva = r->hva };
+			vm->engine->vm_set_memory(vm->evm, idx, &er);
+		}
+		gmem_set_slot(&vm->mem, idx, 0, 0, NULL, 0, NULL);
+	}
+	for (unsigned i = 0; i < nrun; i++) {
+		unsigned idx = (unsigned)vm->pam_slot + i;
+		struct gmem_region *r = &vm->mem.regions[idx];
+		if (r->size)
+			continue;   /* unchanged */
+		if (gmem_set_slot(&vm->mem, idx, run[i].gpa, run[i].size, run[i].hva, run[i].flags,
+		                  run[i].flags & GMEM_ROM ? (run[i].hva >= vm->mem.ram &&
+		                                             run[i].hva < vm->mem.ram + vm->mem.ram_size
+		                                             ? "shadow-ro" : "bios-low")
+		                                          : "shadow-rw") != 0) {
+			vlog_error("PAM: cannot map 0x%llx (+0x%llx)", (unsigned long long)run[i].gpa,
+			           (unsigned long long)run[i].size);
+			continue;
+		}
+		if (vm->evm) {
+			struct vmm_mem_region er = {
+				.gpa = r->gpa, .size = r->size, .hva = r->hva,
+				.flags = (r->flags & GMEM_ROM) ? VMM_MEM_READONLY : 0,
+			};
+			if (vm->engine->vm_set_memory(vm->evm, idx, &er) != 0)
+				vlog_error("PAM: engine cannot map 0x%llx", (unsigned long long)r->gpa);
+		}
+	}
+	vlog_debug("PAM %02x %02x %02x %02x %02x %02x %02x: %u window(s)", pam[0], pam[1], pam[2],
+	           pam[3], pam[4], pam[5], pam[6], nrun);
 }
 
 struct vmx_vm *vmx_vm_create(struct vmxcfg *cfg, char *err, size_t errlen)
@@ -353,6 +475,7 @@ struct vmx_vm *vmx_vm_create(struct vmxcfg *cfg, char *err, size_t errlen)
 	}
 	vm->cfg = cfg;
 	vm->mem.fd = -1;
+	vm->pam_slot = -1;
 	vm->dir = vm_dirname(vmxcfg_path(cfg));
 	vmx_mutex_init(&vm->irq_lock, VMX_RANK_IRQ, "irq");
 	vmx_mutex_init(&vm->power_lock, VMX_RANK_VM, "power");
@@ -386,13 +509,19 @@ struct vmx_vm *vmx_vm_create(struct vmxcfg *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot map legacy RAM");
 			goto fail;
 		}
-	} else if (bios) {
-		if (vm_load_firmware(vm, bios, err, errlen) != 0)
-			goto fail;
 	} else {
-		snprintf(err, errlen, "%s: nothing to boot: set linux.kernel (direct kernel boot) or bios440.filename",
-		         vmxcfg_path(cfg));
-		goto fail;
+		static const char *const fw_types[] = { "bios", "efi", NULL };
+		const char *fw;
+		if (vmxcfg_get_enum(cfg, "firmware", "bios", fw_types, &fw, err, errlen) != 0)
+			goto fail;
+		if (strcmp(fw, "efi") == 0) {
+			snprintf(err, errlen, "%s:%u: firmware = \"efi\": UEFI firmware is not supported yet; "
+			         "use firmware = \"bios\"", vmxcfg_path(cfg), vmxcfg_line(cfg, "firmware"));
+			goto fail;
+		}
+		if (vm_load_firmware(vm, bios ? bios : VM_DEFAULT_BIOS, bios ? "bios440.filename" : NULL,
+		                     err, errlen) != 0)
+			goto fail;
 	}
 
 	vm->tsc_hz = 2000000000ull;
@@ -421,6 +550,8 @@ struct vmx_vm *vmx_vm_create(struct vmxcfg *cfg, char *err, size_t errlen)
 	vm->apic_bus_hz = ecfg.apic_bus_hz;
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		const struct gmem_region *r = &vm->mem.regions[i];
+		if (!r->size)
+			continue;   /* an empty PAM slot */
 		struct vmm_mem_region er = {
 			.gpa = r->gpa, .size = r->size, .hva = r->hva,
 			.flags = (r->flags & GMEM_ROM) ? VMM_MEM_READONLY : 0,
@@ -487,9 +618,17 @@ void vmx_vm_destroy(struct vmx_vm *vm)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i].ev)
 			vm->engine->vcpu_destroy(vm->vcpus[i].ev);
+	/* Newest first: a device may use those created before it (svga -> mks). */
+	struct vdev *rev = NULL;
 	while (vm->devices) {
 		struct vdev *d = vm->devices;
 		vm->devices = d->next;
+		d->next = rev;
+		rev = d;
+	}
+	while (rev) {
+		struct vdev *d = rev;
+		rev = d->next;
 		if (d->cls->destroy)
 			d->cls->destroy(d);
 		free(d);

@@ -61,6 +61,11 @@ struct vmx_vm {
 	uint64_t apic_bus_hz;
 	uint64_t memsize_mb;
 	bool boot_kernel;        /* linux.kernel: direct boot; else firmware ROM */
+	/* Firmware boot (vm.c): the ROM's last 128 KiB as seen at 0xE0000 while the
+	 * PAM registers route reads to ROM, and the gmem slots of 0xC0000-0xFFFFF. */
+	uint8_t *bios_low;       /* NULL for a direct kernel boot */
+	int pam_slot;            /* first of VMX_PAM_SEGMENTS gmem slots */
+	uint8_t pam[7];          /* i440FX PAM0-PAM6 as last applied */
 	char trace_path[4096];
 	struct vmx_timer *stats_timer;
 	int signal_fd;
@@ -105,6 +110,14 @@ int vmx_vm_power_button(struct vmx_vm *vm);
 
 /* Find a device's private state by class name (for devices that cooperate). */
 void *vmx_vm_device(struct vmx_vm *vm, const char *class_name);
+
+/*
+ * i440FX PAM: map 0xC0000-0xFFFFF as ROM, read-only RAM or RAM by the seven
+ * PAM registers (config 0x59-0x5F).  Called by the host bridge on writes and
+ * reset, on the vCPU or loop thread; no-op for a direct kernel boot.
+ */
+#define VMX_PAM_SEGMENTS 13
+void vmx_vm_set_pam(struct vmx_vm *vm, const uint8_t pam[7]);
 
 /* Kick every vCPU (or one) out of vmm_vcpu_run. */
 void vmx_vm_kick(struct vmx_vm *vm, int vcpu_id);

@@ -74,13 +74,13 @@ expect 1 "a .vmx that is a folder" "$T/kdir" -- "$X" "$T/kdir"
 
 # Already running: the lock on NAME.vmx.lck is held (here by this shell,
 # exactly as a running vireo-vmx holds it), so a second one must refuse.
-mkcase running
+mkcase running "bios440.filename = \"$T/no-such.rom\""
 exec 9>"$V.lck"
 if flock -n 9; then
 	expect 1 "VM already running" "already running" "$V.lck" -- "$X" "$V"
 	check "the refused vireo-vmx left the .vmx alone" grep -qxF 'memsize = "16"' "$V"
 	exec 9>&-
-	expect 1 "after the lock is released it gets past the lock" -- "$X" "$V"
+	expect 1 "after the lock is released it gets past the lock (to the missing ROM)" "no-such.rom" -- "$X" "$V"
 	check "... and does not claim the VM is running" sh -c "! grep -q 'already running' '$IO/err'"
 else
 	check "flock on $V.lck" false

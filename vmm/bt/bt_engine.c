@@ -153,6 +153,11 @@ static int bt_vm_set_memory(struct vmm_vm *v, unsigned slot, const struct vmm_me
 	}
 	/* A region that changed under translated code: start over. */
 	bt_tc_flush(vm);
+	/* TLB entries cache host pointers of the old mapping (PAM switches at run
+	 * time come from the vCPU's own thread; bt runs one vCPU). */
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->cpus[i])
+			bt_tlb_flush(vm->cpus[i], true);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mks/mks.h"
 #include "vmx/device.h"
 #include "vmx/iobus.h"
 #include "vmx/irq.h"
@@ -245,6 +246,8 @@ static void kbd_write(struct i8042 *kc, uint8_t v)
 		switch (cmd) {
 		case 0xED:
 			kc->kbd_leds = v & 7;
+			/* Same bit order as mks_leds: scroll, num, caps. */
+			mks_leds(mks_of(kc->vm), kc->kbd_leds);
 			kbd_respond(kc, 0xFA);
 			return;
 		case 0xF3:
@@ -553,6 +556,11 @@ static uint64_t kc_data_read(void *opaque, uint64_t off, unsigned size)
 	v = kc->obuf;
 	if (kc->obf) {
 		kc->obf = 0;
+		/* Drop the line before the next byte raises it: IRQ 1/12 are
+		 * edge-triggered at the IO-APIC, and without a new edge Linux
+		 * never sees the bytes queued behind an ACK (atkbd's GETID
+		 * answer FA AB 83 stalled after FA and the keyboard was lost). */
+		kc_update_irq(kc);
 		kc_refill(kc);
 	}
 	vmx_mutex_unlock(&kc->lock);
@@ -669,6 +677,57 @@ void i8042_mouse_event(struct i8042 *kc, int dx, int dy, int dz, unsigned button
 	vmx_mutex_unlock(&kc->lock);
 }
 
+void i8042_mouse_wake(struct i8042 *kc)
+{
+	if (!kc)
+		return;
+	vmx_mutex_lock(&kc->lock);
+	/* A packet without motion: the vmmouse driver reads its queue on each one. */
+	if (kc->mouse_on && !kc->mouse_remote && mouse_send_packet(kc))
+		kc_refill(kc);
+	vmx_mutex_unlock(&kc->lock);
+}
+
+/* ---- the MKS's input sinks ---- */
+
+static uint8_t set1_to_set2[128];
+
+static void kc_build_set1_map(void)
+{
+	for (unsigned i = 0; i < 128; i++)
+		if (xlate_table[i] < 0x80)
+			set1_to_set2[xlate_table[i]] = (uint8_t)i;
+	set1_to_set2[0x41] = 0x83;   /* F7: set 2 has it above 0x7F */
+	set1_to_set2[0x54] = 0x84;   /* Alt+SysRq */
+}
+
+static void kc_sink_key(void *opaque, uint32_t scancode, bool down)
+{
+	struct i8042 *kc = opaque;
+	uint8_t seq[4];
+	size_t n = 0;
+	uint8_t code = (uint8_t)(scancode & 0x7F);
+
+	if ((scancode & ~0xE07Fu) || !code || !set1_to_set2[code])
+		return;
+	if ((scancode >> 8) == 0xE0)
+		seq[n++] = 0xE0;
+	if (!down)
+		seq[n++] = 0xF0;
+	seq[n++] = set1_to_set2[code];
+	i8042_key_event(kc, seq, n);
+}
+
+static void kc_sink_rel(void *opaque, int dx, int dy, int dz, unsigned buttons)
+{
+	/* MKS order is left, middle, right; PS/2 is left, right, middle. */
+	unsigned b = (buttons & 1) | ((buttons & 4) ? 2 : 0) | ((buttons & 2) ? 4 : 0);
+	i8042_mouse_event(opaque, dx, dy, dz, b);
+}
+
+static const struct mks_input_ops kc_kbd_sink = { .key = kc_sink_key };
+static const struct mks_input_ops kc_mouse_sink = { .rel = kc_sink_rel };
+
 /* ---- the vdev ---- */
 
 static void kc_reset_locked(struct i8042 *kc)
@@ -710,6 +769,16 @@ static int kc_init(struct vdev *dev, char *err, size_t errlen)
 	kc_reset_locked(kc);
 	vmx_mutex_unlock(&kc->lock);
 	dev->priv = kc;
+	kc_build_set1_map();
+	return 0;
+}
+
+static int kc_start(struct vdev *dev, char *err, size_t errlen)
+{
+	struct mks *m = mks_of(dev->vm);
+
+	mks_input_set_keyboard(m, &kc_kbd_sink, dev->priv);
+	mks_input_set_mouse(m, &kc_mouse_sink, dev->priv);
 	return 0;
 }
 
@@ -728,6 +797,8 @@ static void kc_destroy(struct vdev *dev)
 
 	if (!kc)
 		return;
+	mks_input_set_keyboard(mks_of(dev->vm), NULL, NULL);
+	mks_input_set_mouse(mks_of(dev->vm), NULL, NULL);
 	iobus_unregister(&dev->vm->pio, PLAT_PORT_I8042_DATA, kc);
 	iobus_unregister(&dev->vm->pio, PLAT_PORT_I8042_CMD, kc);
 	vmx_mutex_destroy(&kc->lock);
@@ -742,6 +813,7 @@ static const struct vdev_class i8042_class = {
 	.reset = kc_reset,
 	.destroy = kc_destroy,
 	.state = &i8042_state,
+	.start = kc_start,
 };
 
 VDEV_REGISTER(i8042_class)

@@ -18,4 +18,8 @@ void i8042_key_event(struct i8042 *kc, const uint8_t *set2, size_t len);
 /* Relative motion (dx right, dy down, dz wheel down) and buttons (bit0 left, 1 right, 2 middle). */
 void i8042_mouse_event(struct i8042 *kc, int dx, int dy, int dz, unsigned buttons);
 
+/* A PS/2 packet with no motion (the vmmouse's "read your queue" nudge); dropped while
+ * the guest has the mouse off. */
+void i8042_mouse_wake(struct i8042 *kc);
+
 #endif

@@ -2,11 +2,15 @@
  * piix.c — the i440FX host bridge (00:00.0) and the PIIX3 PCI-to-ISA bridge
  * (00:01.0).
  *
- * Their device-specific registers are stored, not acted on: the PAM
- * registers (0x59-0x5F) because RAM below 1 MiB is plain RAM for both
- * engines, and PIRQRC[A-D] (0x60-0x63) because PCI INTx reaches the IOAPIC
- * directly (GSI 16-19, the _PRT in APIC mode).  Routing PIRQs to the 8259
- * for guests that run without an IOAPIC is later work.
+ * The PAM registers (0x59-0x5F) switch 0xC0000-0xFFFFF between the BIOS
+ * ROM and shadow RAM for a firmware boot (vmx_vm_set_pam; a direct kernel
+ * boot has plain RAM there).  PIRQRC[A-D] (0x60-0x63) are stored, not acted
+ * on, because PCI INTx reaches the IOAPIC directly (GSI 16-19, the _PRT in
+ * APIC mode).  Routing PIRQs to the 8259 for guests that run without an
+ * IOAPIC is later work.
+ *
+ * The host bridge carries QEMU's subsystem ids (1af4:1100): unmodified
+ * SeaBIOS uses fw_cfg only on a northbridge that says it is QEMU's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,10 +51,18 @@ static const struct vstate_desc piix_state = {
 static void piix_host_cfg_write(struct pci_dev *d, unsigned off, unsigned size, uint32_t val)
 {
 	struct piix *p = d->opaque;
+	bool changed = false;
 
-	for (unsigned i = 0; i < I440FX_NPAM; i++)
+	(void)off;
+	(void)size;
+	(void)val;
+	for (unsigned i = 0; i < I440FX_NPAM; i++) {
+		changed |= p->pam[i] != d->config[I440FX_PAM0 + i];
 		p->pam[i] = d->config[I440FX_PAM0 + i];
+	}
 	p->smram = d->config[I440FX_SMRAM];
+	if (changed && d->vm)
+		vmx_vm_set_pam(d->vm, p->pam);
 }
 
 static void piix_isa_cfg_write(struct pci_dev *d, unsigned off, unsigned size, uint32_t val)
@@ -78,6 +90,8 @@ static void piix_set_defaults(struct piix *p)
 	p->isa.config[PIIX_TOM] = 0x02;
 	piix_host_cfg_write(&p->host, 0, 0, 0);
 	piix_isa_cfg_write(&p->isa, 0, 0, 0);
+	if (p->host.vm)
+		vmx_vm_set_pam(p->host.vm, p->pam);   /* reset: the ROM is back below 1 MiB */
 }
 
 static int piix_init(struct vdev *dev, char *err, size_t errlen)
@@ -90,6 +104,7 @@ static int piix_init(struct vdev *dev, char *err, size_t errlen)
 	}
 	p->host = (struct pci_dev){
 		.name = "i440fx", .vendor_id = 0x8086, .device_id = 0x1237, .revision = 0x02,
+		.subsys_vendor_id = 0x1af4, .subsys_id = 0x1100,
 		.class_code = 0x060000, .cfg_write = piix_host_cfg_write, .opaque = p,
 	};
 	p->isa = (struct pci_dev){
@@ -119,6 +134,16 @@ static void piix_reset(struct vdev *dev)
 	piix_set_defaults(dev->priv);
 }
 
+/* After a restore: the saved PAM values decide what is mapped below 1 MiB. */
+static void piix_post_load(struct vdev *dev)
+{
+	struct piix *p = dev->priv;
+
+	for (unsigned i = 0; i < I440FX_NPAM; i++)
+		p->host.config[I440FX_PAM0 + i] = p->pam[i];
+	vmx_vm_set_pam(dev->vm, p->pam);
+}
+
 static void piix_destroy(struct vdev *dev)
 {
 	struct piix *p = dev->priv;
@@ -138,6 +163,7 @@ static const struct vdev_class piix_class = {
 	.reset = piix_reset,
 	.destroy = piix_destroy,
 	.state = &piix_state,
+	.post_load = piix_post_load,
 };
 
 VDEV_REGISTER(piix_class)

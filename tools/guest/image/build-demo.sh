@@ -14,8 +14,27 @@
 # by busybox's depmod, so `modprobe vmwgfx` works in the guest.  Nothing is
 # loaded at boot: tests and users load what they need.
 #
+# Guest tools: `build-demo.sh --tools DIR` adds Vireo's guest tools from DIR
+# (vireo-toolsd, vireo-rpc, vireo-iopl, built by meson in tools/guest/) to
+# /usr/bin and starts vireo-toolsd from an /etc/vireo.d hook; the folder is
+# then demo-tools-KEY, KEY covering the binaries too.
+#
 # Environment: VIREO_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/vireo).
 set -eu
+
+tools=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--tools) tools=$(cd "$2" && pwd); shift 2 ;;
+	*) echo "usage: build-demo.sh [--tools DIR]" >&2; exit 2 ;;
+	esac
+done
+TOOLS_BINS="vireo-toolsd vireo-rpc vireo-iopl"
+if [ -n "$tools" ]; then
+	for b in $TOOLS_BINS; do
+		[ -x "$tools/$b" ] || { echo "build-demo: $tools/$b missing (build tools/guest first)" >&2; exit 1; }
+	done
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${VIREO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vireo}
@@ -44,9 +63,11 @@ fi
 kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
 bver=$(apt-cache policy busybox-static | awk '/Candidate:/ {print $2}')
 
-key=$( { cat "$0" "$here"/demo-init "$here"/mkinitramfs.sh; echo "$kpkg $kver busybox-static $bver $MODULES"; } |
-	sha256sum | cut -c1-16)
-out="$cache/images/demo-$key"
+key=$( { cat "$0" "$here"/demo-init "$here"/mkinitramfs.sh; echo "$kpkg $kver busybox-static $bver $MODULES"
+	[ -z "$tools" ] || (cd "$tools" && cat $TOOLS_BINS); } | sha256sum | cut -c1-16)
+flavor=demo
+[ -z "$tools" ] || flavor=demo-tools
+out="$cache/images/$flavor-$key"
 if [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ]; then
 	echo "$out"
 	exit 0
@@ -93,10 +114,24 @@ done
 cp "$work/k/lib/modules/$kv/modules.builtin" "$work/k/lib/modules/$kv/modules.order" \
 	"$work/extra/lib/modules/$kv/"
 "$work/b/bin/busybox" depmod -b "$work/extra" "$kv"
+if [ -n "$tools" ]; then
+	mkdir -p "$work/extra/usr/bin" "$work/extra/etc/vireo.d" "$work/extra/var/log"
+	for b in $TOOLS_BINS; do cp "$tools/$b" "$work/extra/usr/bin/$b"; done
+	# demo-init runs the hooks in /etc/vireo.d before the shell starts.
+	cat > "$work/extra/etc/vireo.d/50-vireo-toolsd" <<'HOOK'
+#!/bin/sh
+vireo-toolsd -b -l /var/log/vireo-toolsd.log && echo "vireo-toolsd started"
+HOOK
+	chmod 755 "$work/extra/etc/vireo.d/50-vireo-toolsd"
+fi
 sh "$here/mkinitramfs.sh" "$work/b/bin/busybox" "$here/demo-init" "$out.tmp/initrd.img" "$work/extra"
 echo "$kpkg $kver" > "$out.tmp/VERSION"
 rm -rf "$out"
 mv "$out.tmp" "$out"
-# Older builds of the demo guest are of no further use.
-find "$cache/images" -maxdepth 1 -name 'demo-*' ! -name "demo-$key" -exec rm -rf {} +
+# Older builds of this flavour of the demo guest are of no further use.
+if [ -z "$tools" ]; then
+	find "$cache/images" -maxdepth 1 -name 'demo-*' ! -name 'demo-tools-*' ! -name "demo-$key" -exec rm -rf {} +
+else
+	find "$cache/images" -maxdepth 1 -name 'demo-tools-*' ! -name "demo-tools-$key" -exec rm -rf {} +
+fi
 echo "$out"

@@ -17,7 +17,10 @@ done
 cp "$init" "$root/init"
 chmod 755 "$root/init"
 if [ -n "$extra" ] && [ -d "$extra" ]; then
-	cp -a "$extra"/. "$root"/
+	# --remove-destination: a file in EXTRA named like an applet replaces the
+	# link instead of being written through it (the link's target, resolved on
+	# the host, would be the host's own /bin/busybox).
+	cp -a --remove-destination "$extra"/. "$root"/
 fi
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "vireo" > "$root/etc/hostname"

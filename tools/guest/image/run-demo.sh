@@ -4,7 +4,12 @@
 set -eu
 build=$1
 vmdir=$2
-img=$(tools/guest/image/build-demo.sh)
+# The demo ships Vireo's guest tools (vireo-toolsd starts at boot) once they are built.
+if [ -x "$build/tools/guest/vireo-toolsd" ]; then
+	img=$(tools/guest/image/build-demo.sh --tools "$build/tools/guest")
+else
+	img=$(tools/guest/image/build-demo.sh)
+fi
 name=Demo
 vmx="$vmdir/$name/$name.vmx"
 if [ ! -f "$vmx" ]; then

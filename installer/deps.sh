@@ -23,7 +23,11 @@ PKGS="$PKGS xorriso"  # storage: the CD-ROM guest test builds an ISO (also grub-
 PKGS="$PKGS seabios"  # vga: vgabios-vmware.bin for the VGA BIOS guest test (tests/vga), and the default firmware
 PKGS="$PKGS binutils"  # tools-guest: readelf resolves open-vm-tools' library closure (tools/guest/image/build-ovt.sh)
 PKGS="$PKGS grub-pc-bin mtools"  # firmware: the ISO install guest tier (grub-mkrescue, GRUB for the installed disk); seabios is the default firmware
-PKGS="$PKGS novnc chromium nodejs npm"  # vnc2: noVNC in headless Chromium (tests/vnc; npm puts playwright-core in ~/.cache/vireo/npm)
+PKGS="$PKGS novnc chromium"  # vnc2: noVNC in headless Chromium (tests/vnc; npm puts playwright-core in ~/.cache/vireo/npm)
+# Node and npm: Debian's, unless the machine already has them (NodeSource's
+# nodejs carries its own npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
 for p in $PKGS; do

@@ -20,6 +20,5 @@ fi
 # The image path changes when the image is rebuilt: keep the VM pointing at it.
 echo "Booting the demo guest ($(cat "$img/VERSION")); Ctrl-A x or 'poweroff' ends it."
 echo "Where KVM cannot run guest kernels at hardware speed Vireo uses its software engine (bt):"
-echo "the kernel then takes about two minutes to boot on a 2-core machine, the first minute"
-echo "silently, while it decompresses itself."
+echo "the kernel then takes about a minute to boot on a 2-core machine."
 exec "$build/app/vireoctl" run "$vmx" -s linux.kernel="$img/vmlinuz" -s linux.initrd="$img/initrd.img"

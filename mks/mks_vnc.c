@@ -167,7 +167,8 @@ static void send_pseudo_rect(rfbClientPtr cl, int encoding, const uint8_t *paylo
 	buf[15] = (uint8_t)enc;
 	if (len > 4)
 		len = 4;
-	memcpy(buf + 16, payload, (size_t)len);
+	if (len > 0)
+		memcpy(buf + 16, payload, (size_t)len);
 	if (rfbWriteExact(cl, (const char *)buf, 16 + len) < 0)
 		rfbCloseClient(cl);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmx/backdoor.h"
 #include "vmx/config.h"
 #include "vmx/log.h"
 
@@ -111,6 +112,7 @@ void devtest_free(struct devtest *t)
 			free(d);
 		}
 		vm->devices = NULL;
+		backdoor_destroy(vm);   /* tests that set the backdoor up (vmmouse, tools) */
 		if (vm->loop)
 			vmx_loop_free(vm->loop);
 		if (vm->mem.ram)

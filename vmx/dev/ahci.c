@@ -814,53 +814,36 @@ static const struct iobus_ops ahci_mmio_ops = {
 
 int ahci_media_change(struct ahci *s, unsigned port, const char *path, char *err, size_t errlen)
 {
-	struct scsi_media *m = NULL;
-	char full[4096];
+	char name[16];
 
 	if (port >= AHCI_NPORTS || s->ports[port].kind != AHCI_ATAPI) {
 		snprintf(err, errlen, "sata0:%u is not a CD-ROM", port);
 		return -1;
 	}
-	if (path) {
-		scsi_cfg_path(s->vm, path, full, sizeof(full));
-		m = scsi_media_open(full, true, true, err, errlen);
-		if (!m)
-			return -1;
-	}
-	vmx_mutex_lock(&s->lock);
-	scsi_dev_set_media(&s->ports[port].sd, m);
-	vmx_mutex_unlock(&s->lock);
-	vlog_info("ahci: sata0:%u: %s%s", port, m ? "inserted " : "medium removed", m ? full : "");
-	return 0;
+	snprintf(name, sizeof(name), "sata0:%u", port);
+	return scsi_media_change(s->vm, &s->lock, &s->ports[port].sd, name, path, err, errlen);
 }
 
 static void ahci_media_request(void *opaque, const char *rel, const char *value)
 {
 	struct ahci *s = opaque;
+	const char *path;
 	unsigned unit;
-	int n = 0;
-	char verb[16], err[512];
+	char err[512];
+	int r = scsi_media_request_parse(value, "sata0", &unit, &path);
 
-	if (!value || sscanf(value, "sata0:%u %15s %n", &unit, verb, &n) < 2)
-		return;
-	if (strcmp(verb, "eject") == 0) {
-		if (ahci_media_change(s, unit, NULL, err, sizeof(err)) != 0)
-			vlog_warn("ahci: request/media \"%s\": %s", value, err);
-	} else if (strcmp(verb, "insert") == 0 && n > 0 && value[n]) {
-		if (ahci_media_change(s, unit, value + n, err, sizeof(err)) != 0)
-			vlog_warn("ahci: request/media \"%s\": %s", value, err);
-	} else {
+	if (r < 0)
 		vlog_warn("ahci: request/media \"%s\": expected \"sata0:N eject\" or \"sata0:N insert PATH\"",
 		          value);
-	}
+	else if (r == 0 && ahci_media_change(s, unit, path, err, sizeof(err)) != 0)
+		vlog_warn("ahci: request/media \"%s\": %s", value, err);
 }
 
 /* ---- vdev ---- */
 
 static bool ahci_present(struct vmx_vm *vm)
 {
-	const char *v = vmxcfg_get(vm->cfg, "sata0.present");
-	return v && (strcasecmp(v, "TRUE") == 0 || strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0);
+	return scsi_cfg_present(vm, "sata0.present");
 }
 
 static void ahci_free(struct ahci *s)

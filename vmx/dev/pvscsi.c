@@ -573,54 +573,37 @@ static const struct iobus_ops pvscsi_mmio_ops = {
 int pvscsi_media_change(struct pvscsi *s, unsigned target, const char *path, char *err,
                         size_t errlen)
 {
-	struct scsi_media *m = NULL;
-	char full[4096];
+	char name[16];
 
 	if (target >= PVSCSI_MAX_TARGETS || !s->present[target] ||
 	    s->targets[target].kind != SCSI_CDROM) {
 		snprintf(err, errlen, "scsi0:%u is not a CD-ROM", target);
 		return -1;
 	}
-	if (path) {
-		scsi_cfg_path(s->vm, path, full, sizeof(full));
-		m = scsi_media_open(full, true, true, err, errlen);
-		if (!m)
-			return -1;
-	}
-	vmx_mutex_lock(&s->lock);
-	scsi_dev_set_media(&s->targets[target], m);
-	vmx_mutex_unlock(&s->lock);
-	vlog_info("pvscsi: scsi0:%u: %s%s", target, m ? "inserted " : "medium removed", m ? full : "");
-	return 0;
+	snprintf(name, sizeof(name), "scsi0:%u", target);
+	return scsi_media_change(s->vm, &s->lock, &s->targets[target], name, path, err, errlen);
 }
 
 static void pvscsi_media_request(void *opaque, const char *rel, const char *value)
 {
 	struct pvscsi *s = opaque;
+	const char *path;
 	unsigned unit;
-	int n = 0;
-	char verb[16], err[512];
+	char err[512];
+	int r = scsi_media_request_parse(value, "scsi0", &unit, &path);
 
-	if (!value || sscanf(value, "scsi0:%u %15s %n", &unit, verb, &n) < 2)
-		return;
-	if (strcmp(verb, "eject") == 0) {
-		if (pvscsi_media_change(s, unit, NULL, err, sizeof(err)) != 0)
-			vlog_warn("pvscsi: request/media \"%s\": %s", value, err);
-	} else if (strcmp(verb, "insert") == 0 && n > 0 && value[n]) {
-		if (pvscsi_media_change(s, unit, value + n, err, sizeof(err)) != 0)
-			vlog_warn("pvscsi: request/media \"%s\": %s", value, err);
-	} else {
+	if (r < 0)
 		vlog_warn("pvscsi: request/media \"%s\": expected \"scsi0:N eject\" or \"scsi0:N insert PATH\"",
 		          value);
-	}
+	else if (r == 0 && pvscsi_media_change(s, unit, path, err, sizeof(err)) != 0)
+		vlog_warn("pvscsi: request/media \"%s\": %s", value, err);
 }
 
 /* ---- vdev ---- */
 
 static bool pvscsi_present(struct vmx_vm *vm)
 {
-	const char *v = vmxcfg_get(vm->cfg, "scsi0.present");
-	return v && (strcasecmp(v, "TRUE") == 0 || strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0);
+	return scsi_cfg_present(vm, "scsi0.present");
 }
 
 static void pvscsi_free(struct pvscsi *s)

@@ -14,6 +14,7 @@
 
 #include "vmx/config.h"
 #include "vmx/disk/vdisk.h"
+#include "vmx/lock.h"
 #include "vmx/log.h"
 #include "vmx/mem.h"
 #include "vmx/vm.h"
@@ -821,6 +822,54 @@ void scsi_cfg_path(struct vmx_vm *vm, const char *name, char *out, size_t outlen
 		snprintf(out, outlen, "%s", name);
 	else
 		snprintf(out, outlen, "%s/%s", vm->dir, name);
+}
+
+int scsi_media_change(struct vmx_vm *vm, struct vmx_mutex *lock, struct scsi_dev *d,
+                      const char *unit_name, const char *path, char *err, size_t errlen)
+{
+	struct scsi_media *m = NULL;
+	char full[4096] = "";
+
+	if (path) {
+		scsi_cfg_path(vm, path, full, sizeof(full));
+		m = scsi_media_open(full, true, true, err, errlen);
+		if (!m)
+			return -1;
+	}
+	vmx_mutex_lock(lock);
+	scsi_dev_set_media(d, m);
+	vmx_mutex_unlock(lock);
+	vlog_info("%s: %s%s", unit_name, m ? "inserted " : "medium removed", full);
+	return 0;
+}
+
+int scsi_media_request_parse(const char *value, const char *bus, unsigned *unit,
+                             const char **path)
+{
+	size_t bl = strlen(bus);
+	char verb[16];
+	int n = 0;
+
+	if (!value || strncmp(value, bus, bl) != 0 || value[bl] != ':')
+		return 1;
+	if (sscanf(value + bl + 1, "%u %15s %n", unit, verb, &n) < 2)
+		return -1;
+	if (strcmp(verb, "eject") == 0) {
+		*path = NULL;
+		return 0;
+	}
+	if (strcmp(verb, "insert") == 0 && n > 0 && value[bl + 1 + (size_t)n]) {
+		*path = value + bl + 1 + n;
+		return 0;
+	}
+	return -1;
+}
+
+bool scsi_cfg_present(struct vmx_vm *vm, const char *key)
+{
+	char err[8];
+	bool on = false;
+	return vmxcfg_get_bool(vm->cfg, key, false, &on, err, sizeof(err)) == 0 && on;
 }
 
 int scsi_cfg_unit(struct vmx_vm *vm, const char *prefix, enum scsi_cfg_type *type,

@@ -135,4 +135,22 @@ int scsi_cfg_unit(struct vmx_vm *vm, const char *prefix, enum scsi_cfg_type *typ
 /* An image path from a .vmx value or a VMDB request: absolute, or relative to the VM folder. */
 void scsi_cfg_path(struct vmx_vm *vm, const char *name, char *out, size_t outlen);
 
+struct vmx_mutex;
+/*
+ * Media change on a CD-ROM unit (both controllers): open path (NULL ejects)
+ * relative to the VM folder and swap it in under the controller's lock.
+ * unit_name ("sata0:1") is for the log.  Returns -1 with err on a bad image.
+ */
+int scsi_media_change(struct vmx_vm *vm, struct vmx_mutex *lock, struct scsi_dev *d,
+                      const char *unit_name, const char *path, char *err, size_t errlen);
+/*
+ * Parse a VMDB request/media value "BUS:N eject" or "BUS:N insert PATH" for
+ * bus ("sata0", "scsi0").  Returns 0 with *unit and *path (NULL: eject),
+ * 1 when the value names another bus, -1 when it is malformed.
+ */
+int scsi_media_request_parse(const char *value, const char *bus, unsigned *unit,
+                             const char **path);
+/* The controller's PREFIX.present key, as VMware reads booleans. */
+bool scsi_cfg_present(struct vmx_vm *vm, const char *key);
+
 #endif

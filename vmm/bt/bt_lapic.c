@@ -90,9 +90,16 @@ static void fold_ext(struct bt_lapic *l)
 {
 	if (!atomic_exchange(&l->pending_ext, 0))
 		return;
+	/* IRR bits are taken first and the trigger mode read after: a poster
+	 * writes tmr_ext before irr_ext, so a vector seen here has its mode
+	 * in place.  tmr_ext is never cleared here: consuming it separately
+	 * could pair a level vector with no TMR bit, and its EOI would never
+	 * reach the IOAPIC (Remote IRR stuck, the pin dead). */
 	for (unsigned i = 0; i < 8; i++) {
-		uint32_t t = atomic_exchange(&l->tmr_ext[i], 0);
 		uint32_t v = atomic_exchange(&l->irr_ext[i], 0);
+		if (!v)
+			continue;
+		uint32_t t = atomic_load(&l->tmr_ext[i]);
 		l->irr[i] |= v;
 		l->tmr[i] = (l->tmr[i] & ~v) | (t & v);
 	}
@@ -127,8 +134,11 @@ void bt_lapic_post(struct bt_cpu *cpu, uint8_t vector, bool level)
 	uint32_t bit = 1u << (vector & 31);
 	if (vector < 16)
 		return;
+	/* The trigger mode is written before the IRR bit (see fold_ext). */
 	if (level)
 		atomic_fetch_or(&l->tmr_ext[i], bit);
+	else
+		atomic_fetch_and(&l->tmr_ext[i], ~bit);
 	atomic_fetch_or(&l->irr_ext[i], bit);
 	atomic_store(&l->pending_ext, 1);
 	bt_vcpu_wake(cpu);

@@ -45,6 +45,11 @@
 #define KQ_SIZE 16       /* a PS/2 keyboard buffers 16 bytes */
 #define MQ_SIZE 96
 #define CQ_SIZE 16
+/* Key events waiting for room in the keyboard's own 16 bytes: a VNC client
+ * types faster than a slow guest (bt) drains them, and a real keyboard's
+ * typist is never that fast.  Whole events, in order. */
+#define KBD_BACKLOG 1024
+#define KBD_EV_MAX 8
 
 struct ps2q {
 	uint16_t data[MQ_SIZE];
@@ -69,6 +74,10 @@ struct i8042 {
 	uint8_t mouse_rate, mouse_res, mouse_id, mouse_buttons;
 	uint8_t rate_hist[3];
 	int32_t mouse_dx, mouse_dy, mouse_dz;
+
+	/* Host side, not guest state: dropped on reset. */
+	struct { uint8_t len, b[KBD_EV_MAX]; } backlog[KBD_BACKLOG];
+	unsigned bl_head, bl_count;
 };
 
 static const struct vstate_field i8042_fields[] = {
@@ -227,9 +236,12 @@ static void mouse_respond(struct i8042 *kc, uint8_t b)
 
 /* ---- keyboard ---- */
 
+static void kbd_backlog_drain(struct i8042 *kc);
+
 static void kbd_reset_state(struct i8042 *kc)
 {
 	q_init(&kc->kq, KQ_SIZE);
+	kc->bl_head = kc->bl_count = 0;
 	kc->kbd_arg_cmd = 0;
 	kc->kbd_scan = 1;
 	kc->kbd_set = 2;
@@ -287,6 +299,7 @@ static void kbd_write(struct i8042 *kc, uint8_t v)
 	case 0xF5:
 		kc->kbd_scan = 0;
 		kc->kbd_set = 2;
+		kc->bl_head = kc->bl_count = 0;
 		kbd_respond(kc, 0xFA);
 		break;
 	case 0xF6:
@@ -561,6 +574,7 @@ static uint64_t kc_data_read(void *opaque, uint64_t off, unsigned size)
 		 * never sees the bytes queued behind an ACK (atkbd's GETID
 		 * answer FA AB 83 stalled after FA and the keyboard was lost). */
 		kc_update_irq(kc);
+		kbd_backlog_drain(kc);
 		kc_refill(kc);
 	}
 	vmx_mutex_unlock(&kc->lock);
@@ -623,30 +637,63 @@ static const struct iobus_ops kc_cmd_ops = {
 
 /* ---- input from the console ---- */
 
+/* One whole event into the keyboard's buffer, in the set the guest asked for. */
+static void kbd_push_event(struct i8042 *kc, const uint8_t *set2, size_t len)
+{
+	bool brk = false;
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t b = set2[i];
+		if (kc->kbd_set == 1 && !(kc->ctr & CTR_XLATE)) {
+			/* The keyboard itself speaks set 1. */
+			if (b == 0xF0) {
+				brk = true;
+				continue;
+			}
+			b = xlate(b);
+			if (brk && b != 0xE0 && b != 0xE1) {
+				b |= 0x80;
+				brk = false;
+			}
+		}
+		q_push(&kc->kq, b);
+	}
+}
+
+/* Move waiting events into the keyboard's buffer as far as it has room. */
+static void kbd_backlog_drain(struct i8042 *kc)
+{
+	while (kc->bl_count && kc->kbd_scan) {
+		unsigned i = kc->bl_head;
+		if (q_room(&kc->kq) < kc->backlog[i].len)
+			break;
+		kbd_push_event(kc, kc->backlog[i].b, kc->backlog[i].len);
+		kc->bl_head = (kc->bl_head + 1) % KBD_BACKLOG;
+		kc->bl_count--;
+	}
+}
+
 void i8042_key_event(struct i8042 *kc, const uint8_t *set2, size_t len)
 {
 	if (!kc || !len)
 		return;
+	if (len > KBD_EV_MAX) {
+		vlog_error("i8042: key event of %zu bytes dropped", len);
+		return;
+	}
 	vmx_mutex_lock(&kc->lock);
-	/* A whole event or nothing: half a sequence would confuse the guest. */
-	if (kc->kbd_scan && q_room(&kc->kq) >= len) {
-		bool brk = false;
-		for (size_t i = 0; i < len; i++) {
-			uint8_t b = set2[i];
-			if (kc->kbd_set == 1 && !(kc->ctr & CTR_XLATE)) {
-				/* The keyboard itself speaks set 1. */
-				if (b == 0xF0) {
-					brk = true;
-					continue;
-				}
-				b = xlate(b);
-				if (brk && b != 0xE0 && b != 0xE1) {
-					b |= 0x80;
-					brk = false;
-				}
-			}
-			q_push(&kc->kq, b);
+	/* A disabled keyboard scans nothing: the event is gone, as on hardware. */
+	if (kc->kbd_scan) {
+		/* A whole event or nothing: half a sequence would confuse the guest. */
+		if (kc->bl_count < KBD_BACKLOG) {
+			unsigned t = (kc->bl_head + kc->bl_count) % KBD_BACKLOG;
+			kc->backlog[t].len = (uint8_t)len;
+			memcpy(kc->backlog[t].b, set2, len);
+			kc->bl_count++;
+		} else {
+			vlog_guest("i8042: the guest is not reading its keyboard; key event dropped");
 		}
+		kbd_backlog_drain(kc);
 		kc_refill(kc);
 	}
 	vmx_mutex_unlock(&kc->lock);

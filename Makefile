@@ -41,12 +41,12 @@ demo: build image
 # summary line at the end (tests/summary.py reads meson's test logs).
 test: build build-asan image
 	@rc=0; \
-	$(MESON) test -C $(BUILD) --print-errorlogs --num-processes 2 --no-suite guest-unstable || rc=1; \
+	$(MESON) test -C $(BUILD) --print-errorlogs --num-processes 2 || rc=1; \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  VIREO_TIMEOUT_SCALE=4 \
 	  $(MESON) test -C $(ASAN) --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
-	    --no-suite guest-unstable || rc=1; \
+	    || rc=1; \
 	python3 tests/summary.py $(BUILD) $(ASAN) || rc=1; \
 	exit $$rc
 

@@ -236,7 +236,9 @@ def main():
         fw, fh = map(int, out.split()[-1].split(','))
         print(f'fb0: vmwgfx {fw}x{fh}', flush=True)
         vm.run('echo 0 > /sys/class/graphics/fbcon/cursor_blink')
-        out, st = vm.run('modprobe psmouse; echo modprobe=$?; sleep 2; dmesg | grep -iE "vmmouse|serio|i8042|input:"', timeout=300)
+        # evdev gives the vmmouse its /dev/input/event node (mousedev alone does not).
+        out, st = vm.run('modprobe evdev && modprobe psmouse; echo modprobe=$?; sleep 2; '
+                         'dmesg | grep -iE "vmmouse|serio|i8042|input:"', timeout=300)
         print(out.strip(), flush=True)
         assert 'modprobe=0' in out, f'modprobe psmouse failed: {out}'
 

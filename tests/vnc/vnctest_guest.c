@@ -77,8 +77,10 @@ static int cmd_abs(int seconds)
 	int fd = -1;
 	time_t end = time(NULL) + seconds;
 
-	/* psmouse may still be probing the vmmouse when we start. */
-	while ((fd = find_abs(name, sizeof(name), &ax, &ay)) < 0 && time(NULL) < end)
+	/* psmouse may still be probing the vmmouse when we start; a missing
+	 * device is reported well before the caller's own timeout. */
+	time_t find_end = time(NULL) + (seconds < 20 ? seconds : 20);
+	while ((fd = find_abs(name, sizeof(name), &ax, &ay)) < 0 && time(NULL) < find_end)
 		sleep(1);
 	if (fd < 0) {
 		printf("VIREO-ABS-NODEV\n");

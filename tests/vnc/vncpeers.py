@@ -120,8 +120,12 @@ class XViewer:
             if not os.path.exists(f'/tmp/.X11-unix/X{n}') and not os.path.exists(f'/tmp/.X{n}-lock'):
                 self.disp = f':{n}'
                 break
+        # No autorepeat: on a loaded machine xdotool's press and release can be
+        # further apart than the X server's repeat delay, and a repeated key
+        # would reach the VNC server as a second press.
         self.xvfb = subprocess.Popen(['Xvfb', self.disp, '-screen', '0', f'{width}x{height}x24',
-                                      '-fbdir', self.dir, '-nolisten', 'tcp'],
+                                      '-fbdir', self.dir, '-nolisten', 'tcp',
+                                      '-ardelay', '30000', '-arinterval', '30000'],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.env = dict(os.environ, DISPLAY=self.disp)
         end = time.monotonic() + 20

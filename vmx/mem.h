@@ -18,7 +18,7 @@
 
 #define VMX_PCI_HOLE_START 0xC0000000ull
 #define VMX_4G             0x100000000ull
-#define GMEM_MAX_REGIONS   24   /* firmware boot: 13 PAM slots below 1 MiB */
+#define GMEM_MAX_REGIONS   32   /* firmware boot: 13 PAM slots below 1 MiB; RAM BARs */
 #define GMEM_LEGACY_START  0xA0000ull
 #define GMEM_LEGACY_END    0x100000ull
 

@@ -115,6 +115,10 @@ static void pci_unmap_bar(struct pci_dev *d, unsigned i)
 
 	if (!b->mapped)
 		return;
+	if (b->ram_mapped) {
+		vmx_vm_set_ram_slot(d->vm, b->ram_slot, 0, 0, NULL, NULL);
+		b->ram_mapped = false;
+	}
 	iobus_unregister((b->flags & PCI_BAR_IO) ? &d->vm->pio : &d->vm->mmio, b->mapped_addr,
 	                 b->opaque);
 	b->mapped = false;
@@ -167,6 +171,14 @@ static void pci_update_mappings(struct pci_dev *d)
 			    iobus_register(bus, addr, b->size, b->ops, b->opaque, d->name) == 0) {
 				b->mapped = true;
 				b->mapped_addr = addr;
+				/* RAM over the registered range: the engine no longer exits for it. */
+				if (b->ram && !io && b->ram_slot >= 0 &&
+				    vmx_vm_set_ram_slot(d->vm, b->ram_slot, addr, b->size, b->ram,
+				                        d->name) == 0) {
+					b->ram_mapped = true;
+					vlog_debug("pci %s: BAR%u at 0x%llx+0x%llx is guest RAM", d->name, i,
+					           (unsigned long long)addr, (unsigned long long)b->size);
+				}
 			} else {
 				vlog_guest("pci %s BAR%u at 0x%llx+0x%llx conflicts; not decoded",
 				           d->name, i, (unsigned long long)addr,
@@ -489,6 +501,15 @@ int pci_register(struct vmx_vm *vm, struct pci_dev *d, int slot, int func,
 		snprintf(err, errlen, "%s: PCI %02x.%u is taken by %s", d->name, (unsigned)slot,
 		         (unsigned)func, bus->devs[devfn]->name);
 		return -1;
+	}
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar *b = &d->bars[i];
+		b->ram_slot = -1;
+		b->ram_mapped = false;
+		/* Without a slot the BAR still works, through ops, only slower. */
+		if (b->ram && b->size && !(b->flags & PCI_BAR_IO) && !((uintptr_t)b->ram & 4095) &&
+		    !(b->size & 4095) && (b->ram_slot = gmem_reserve_slots(&vm->mem, 1)) < 0)
+			vlog_info("%s: BAR%u is trapped: no memory slot left", d->name, i);
 	}
 	d->vm = vm;
 	d->bus = bus;

@@ -74,9 +74,18 @@ struct pci_bar {
 	unsigned flags;
 	const struct iobus_ops *ops; /* offsets passed to ops are relative to the BAR */
 	void *opaque;
+	/*
+	 * A memory BAR that is plain memory (a frame buffer, a command FIFO):
+	 * size bytes of host memory, page aligned, mapped into the guest as RAM
+	 * so that accesses do not exit to the VMX.  ops stay registered behind
+	 * it for callers that bypass the engine (device tests).
+	 */
+	uint8_t *ram;
 	/* Owned by pci.c. */
 	uint64_t mapped_addr;
 	bool mapped;
+	int ram_slot;                /* gmem slot of ram, or -1 */
+	bool ram_mapped;
 };
 
 struct pci_dev {

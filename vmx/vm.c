@@ -580,6 +580,40 @@ fail:
 	return NULL;
 }
 
+int vmx_vm_set_ram_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size, uint8_t *hva,
+                        const char *name)
+{
+	struct gmem_region *r;
+
+	if (idx < 0 || (unsigned)idx >= vm->mem.nregions)
+		return -1;
+	r = &vm->mem.regions[idx];
+	if (r->size) {
+		if (vm->evm && vm->engine->vm_set_memory) {
+			struct vmm_mem_region er = { .gpa = r->gpa, .size = 0, .hva = r->hva };
+			vm->engine->vm_set_memory(vm->evm, (unsigned)idx, &er);
+		}
+		gmem_set_slot(&vm->mem, (unsigned)idx, 0, 0, NULL, 0, NULL);
+	}
+	if (!size)
+		return 0;
+	if (gmem_set_slot(&vm->mem, (unsigned)idx, gpa, size, hva, 0, name) != 0) {
+		vlog_guest("%s: 0x%llx (+0x%llx) overlaps other memory; left trapped", name,
+		           (unsigned long long)gpa, (unsigned long long)size);
+		return -1;
+	}
+	if (vm->evm && vm->engine->vm_set_memory) {
+		struct vmm_mem_region er = { .gpa = gpa, .size = size, .hva = hva };
+		if (vm->engine->vm_set_memory(vm->evm, (unsigned)idx, &er) != 0) {
+			vlog_error("%s: the engine cannot map 0x%llx (+0x%llx)", name,
+			           (unsigned long long)gpa, (unsigned long long)size);
+			gmem_set_slot(&vm->mem, (unsigned)idx, 0, 0, NULL, 0, NULL);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int vmx_vm_run(struct vmx_vm *vm)
 {
 	char err[512];

@@ -253,7 +253,7 @@ struct bt_cpu {
 
 /* ---- the VM ---- */
 
-#define BT_MAX_REGIONS 24           /* = GMEM_MAX_REGIONS (firmware PAM slots) */
+#define BT_MAX_REGIONS 32           /* = GMEM_MAX_REGIONS (PAM slots, RAM BARs) */
 
 struct bt_region {
 	uint64_t gpa, size;

@@ -5,7 +5,9 @@
  * BARs: BAR0 16 I/O ports (index, value, BIOS, IRQ status), BAR1 VRAM
  * (svga.vramSize, default 32 MiB: 1920x1080x32 double-buffered plus the
  * Screen Object backing store), BAR2 the 2 MiB FIFO.  VRAM and FIFO are host
- * buffers behind MMIO handlers.
+ * buffers mapped into the guest as RAM (pci_bar.ram): frame buffer writes and
+ * FIFO commands never exit; the MMIO handlers below serve only callers that
+ * bypass the engine.
  *
  * Where the FIFO is processed: synchronously on the vCPU that writes
  * SVGA_REG_SYNC or reads SVGA_REG_BUSY, with a budget of commands so one
@@ -459,8 +461,10 @@ static const struct iobus_ops svga_io_ops = {
 };
 
 /*
- * BAR1/BAR2: plain memory.  No lock: the guest owns these bytes and the
- * host copies what it needs before using it.  Naturally aligned 4-byte
+ * BAR1/BAR2: plain memory (the engines map it as RAM; these handlers are
+ * the path for device tests and a BAR left without a memory slot).  No
+ * lock: the guest owns these bytes and the host copies what it needs
+ * before using it.  Naturally aligned 4-byte
  * accesses are single atomic stores (FIFO words, the BUSY cmpxchg).
  */
 static uint64_t svga_mem_rd(uint8_t *base, uint32_t len, uint64_t off, unsigned size)
@@ -668,8 +672,9 @@ static int svga_init(struct vdev *dev, char *err, size_t errlen)
 		.bars = {
 			[0] = { .size = 16, .flags = PCI_BAR_IO, .ops = &svga_io_ops, .opaque = s },
 			[1] = { .size = bar1, .flags = PCI_BAR_PREFETCH, .ops = &svga_vram_ops,
-			        .opaque = s },
-			[2] = { .size = s->fifo_size, .ops = &svga_fifo_ops, .opaque = s },
+			        .opaque = s, .ram = s->vram },
+			[2] = { .size = s->fifo_size, .ops = &svga_fifo_ops, .opaque = s,
+			        .ram = s->fifo },
 		},
 	};
 	if (vm->loop)

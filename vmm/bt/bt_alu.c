@@ -605,14 +605,62 @@ static void h_xchg(struct bt_cpu *cpu, const struct bt_insn *in)
 	}
 }
 
+/* Atomic compare-and-swap of s bytes at p; *old gets what memory held. */
+static bool bt_cas(uint8_t *p, unsigned s, uint64_t expect, uint64_t val, uint64_t *old)
+{
+	switch (s) {
+	case 1: {
+		uint8_t e = (uint8_t)expect;
+		__atomic_compare_exchange_n(p, &e, (uint8_t)val, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		*old = e;
+		return true;
+	}
+	case 2: {
+		uint16_t e = (uint16_t)expect;
+		__atomic_compare_exchange_n((uint16_t *)(void *)p, &e, (uint16_t)val, false,
+		                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		*old = e;
+		return true;
+	}
+	case 4: {
+		uint32_t e = (uint32_t)expect;
+		__atomic_compare_exchange_n((uint32_t *)(void *)p, &e, (uint32_t)val, false,
+		                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		*old = e;
+		return true;
+	}
+	case 8: {
+		uint64_t e = expect;
+		__atomic_compare_exchange_n((uint64_t *)(void *)p, &e, val, false, __ATOMIC_SEQ_CST,
+		                            __ATOMIC_SEQ_CST);
+		*old = e;
+		return true;
+	}
+	}
+	return false;
+}
+
 static void h_cmpxchg(struct bt_cpu *cpu, const struct bt_insn *in)
 {
 	unsigned s = bt_osz(in);
 	uint64_t m = bt_mask(s);
 	ZydisRegister acc = s == 1 ? ZYDIS_REGISTER_AL : s == 2 ? ZYDIS_REGISTER_AX :
 	                    s == 4 ? ZYDIS_REGISTER_EAX : ZYDIS_REGISTER_RAX;
-	uint64_t d = RD(0) & m, src = RD(1) & m, a = bt_gpr_read(cpu, acc) & m;
+	uint64_t src = RD(1) & m, a = bt_gpr_read(cpu, acc) & m, d;
 
+	/* RAM the host also writes (the SVGA FIFO's BUSY word, which the device
+	 * thread clears): a read-then-write would put back a stale value over
+	 * the host's store.  One host compare-and-swap is the locked RMW. */
+	if (in->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+		uint8_t *p = bt_mem_ptr(cpu, bt_op_seg(in, 0), bt_op_ea(cpu, in, 0), s, true);
+		if (p && !((uintptr_t)p & (s - 1)) && bt_cas(p, s, a, src, &d)) {
+			if (a != d)
+				bt_gpr_write(cpu, acc, d);
+			bt_lazy_set(&cpu->lazy, BT_CC_SUB, s, (a - d) & m, a, d);
+			return;
+		}
+	}
+	d = RD(0) & m;
 	if (a == d) {
 		WR(0, src);
 	} else {

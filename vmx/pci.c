@@ -176,7 +176,7 @@ static void pci_update_mappings(struct pci_dev *d)
 				    vmx_vm_set_ram_slot(d->vm, b->ram_slot, addr, b->size, b->ram,
 				                        d->name) == 0) {
 					b->ram_mapped = true;
-					vlog_debug("pci %s: BAR%u at 0x%llx+0x%llx is guest RAM", d->name, i,
+					vlog_info("pci %s: BAR%u at 0x%llx+0x%llx is guest RAM", d->name, i,
 					           (unsigned long long)addr, (unsigned long long)b->size);
 				}
 			} else {

@@ -96,8 +96,11 @@ static void subscriber(const char *sock, int ready)
 	_exit(s.reordered ? 1 : s.done == NP ? 0 : 2);
 }
 
-static void writer(const char *sock, int w)
+static void writer(const char *sock, int w, int go)
 {
+	char ch;
+	if (read(go, &ch, 1) != 1)
+		_exit(3); /* the test ended before the subscribers were ready */
 	struct vmdb_db *db = vmdb_db_new(sch);
 	struct vmdb_client *cl = vmdb_client_new(db, sock, "writer", NULL);
 	struct vmdb_ctx *c = vmdb_ctx_new(db, NULL);
@@ -147,28 +150,46 @@ int main(void)
 	struct vmdb_ctx *lc = vmdb_ctx_new(db, NULL);
 	struct seen ls = { 0 };
 	vmdb_watch(lc, "/item", seen_cb, &ls);
-	pthread_t th;
-	pthread_create(&th, NULL, srv_main, NULL);
-
-	int pfd[2];
-	if (pipe(pfd))
+	/*
+	 * Every child is forked before the server thread exists.  fork() copies
+	 * only the calling thread: a lock another thread holds at that moment
+	 * stays locked in the child for ever.  glibc's malloc takes its arena
+	 * locks around fork(), but the ASan allocator of GCC 12's libasan has no
+	 * fork handler: when srv_main was inside malloc (answering an earlier
+	 * subscriber's HELLO) during a fork, the child hung in its first malloc
+	 * (vmdb_wire_put_hello in vmdb_client_connect), main waited for its
+	 * "ready" for ever, and the watchdog fired (5 of 120 ASan runs under
+	 * load; never in the release build).  So the writers are forked up front
+	 * too and wait on a pipe for the go.
+	 */
+	int pfd[2], gfd[2];
+	if (pipe(pfd) || pipe(gfd))
 		return 1;
 	pid_t subs[S], writers[W];
+	for (int i = 0; i < W; i++)
+		if ((writers[i] = fork()) == 0) {
+			close(gfd[1]); /* so that read() sees the end if main dies */
+			writer(sock, i, gfd[0]);
+		} else {
+			watch_pids[watch_n++] = writers[i];
+		}
 	for (int i = 0; i < S; i++)
-		if ((subs[i] = fork()) == 0)
+		if ((subs[i] = fork()) == 0) {
+			close(gfd[1]);
 			subscriber(sock, pfd[1]);
-		else
+		} else {
 			watch_pids[watch_n++] = subs[i];
+		}
+	/* Subscribers already wait for their WELCOME: connect() got through the backlog. */
+	pthread_t th;
+	pthread_create(&th, NULL, srv_main, NULL);
 	for (int i = 0; i < S; i++) {
 		char ch;
 		T_EQ_I64(read(pfd[0], &ch, 1), 1);
 	}
 	int64_t t0 = now_ms();
-	for (int i = 0; i < W; i++)
-		if ((writers[i] = fork()) == 0)
-			writer(sock, i);
-		else
-			watch_pids[watch_n++] = writers[i];
+	static const char go[W];
+	T_EQ_I64(write(gfd[1], go, W), W);
 	for (int i = 0; i < W; i++) {
 		int st;
 		waitpid(writers[i], &st, 0);

@@ -1,3 +1,12 @@
+/*
+ * bench_vnc_boot.S: the guest workload of bench_vnc.py, one boot sector run
+ * unchanged by QEMU (-vga std) and by Vireo (SVGA II, SeaBIOS from an AHCI
+ * disk).  Protected mode, Bochs dispi 1920x1080x32 with the linear
+ * framebuffer, prints "VB" + 's' (SVGA II) or 'q' (std VGA) + "R", then on
+ * COM1 commands 'F' colour x y w h (five little-endian dwords) fills that
+ * rectangle with rep stosl and answers 'K'.  Nothing is checked: the
+ * benchmark sends only rectangles inside 1920x1080.
+ */
 .code16
 .globl _start
 _start:
@@ -21,13 +30,27 @@ pm:
 	mov $2, %eax ; mov $1080, %ebx ; call dispi
 	mov $3, %eax ; mov $32, %ebx ; call dispi
 	mov $4, %eax ; mov $0x41, %ebx ; call dispi
+	/* The linear framebuffer: VRAM in BAR1 of a VMware SVGA II at 00:0f.0
+	 * (Vireo), else BAR0 of the std VGA at 00:02.0 (QEMU -vga std). */
+	mov $0x80007800, %eax	/* 00:0f.0 vendor/device */
+	call pcird
+	mov $'q', %bl
+	cmp $0x040515ad, %eax
 	mov $0x80001010, %eax	/* 00:02.0 BAR0 */
-	mov $0xcf8, %dx
-	out %eax, %dx
-	mov $0xcfc, %dx
-	in %dx, %eax
+	jne 1f
+	mov $'s', %bl
+	mov $0x80007814, %eax	/* 00:0f.0 BAR1 */
+1:	call pcird
 	and $0xfffffff0, %eax
 	mov %eax, lfb
+	/* "VB" + which device + "R": the firmware's own serial output
+	 * before this cannot be taken for it. */
+	mov $'V', %al
+	call putb
+	mov $'B', %al
+	call putb
+	mov %bl, %al
+	call putb
 	mov $'R', %al
 	call putb
 next:
@@ -67,6 +90,12 @@ done:
 	call putb
 	jmp next
 
+pcird:	/* config address eax -> dword eax */
+	mov $0xcf8, %dx
+	out %eax, %dx
+	mov $0xcfc, %dx
+	in %dx, %eax
+	ret
 dispi:	/* index eax, value ebx */
 	mov $0x1ce, %dx
 	out %ax, %dx

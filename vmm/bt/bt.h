@@ -347,6 +347,9 @@ bool bt_mmu_peek(struct bt_cpu *cpu, uint64_t lin, void *buf, unsigned len);
 void bt_tlb_flush_page(struct bt_cpu *cpu, uint64_t lin);
 /* Host pointer for guest-physical [gpa, gpa+len) in RAM, or NULL (MMIO/unmapped). */
 uint8_t *bt_phys_ptr(struct bt_vm *vm, uint64_t gpa, uint64_t len, bool write);
+/* The same for one page-contained access on a fast path: plain RAM only, not
+ * the LAPIC page, and for a write not a page holding translated code. */
+uint8_t *bt_phys_ptr_fast(struct bt_cpu *cpu, uint64_t gpa, unsigned len, bool write);
 /* Physical read/write with MMIO dispatch to the platform. */
 uint64_t bt_phys_read(struct bt_cpu *cpu, uint64_t gpa, unsigned size);
 void bt_phys_write(struct bt_cpu *cpu, uint64_t gpa, unsigned size, uint64_t v);

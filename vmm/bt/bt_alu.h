@@ -106,12 +106,10 @@ static inline void bt_flags_set_bits(struct bt_cpu *cpu, uint64_t mask, uint64_t
  * the TLB.  The tag holds the full canonical page address, so a
  * non-canonical address never hits.
  */
-static inline uint8_t *bt_mem_ptr_inl(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len,
-                                      bool write)
+/* Host pointer for [lin, lin+len) inside one page when the software TLB
+ * holds it with the right permissions; NULL otherwise. */
+static inline uint8_t *bt_tlb_ptr_inl(struct bt_cpu *cpu, uint64_t lin, unsigned len, bool write)
 {
-	if (!(cpu->seg[BT_CS].attr & BT_SEG_L) || !(cpu->efer & BT_EFER_LMA))
-		return NULL;
-	uint64_t lin = off + ((s == BT_FS || s == BT_GS) ? cpu->seg[s].base : 0);
 	if ((lin & 0xfff) + len > 4096)
 		return NULL;
 	const struct bt_tlb_entry *t = &cpu->tlb[(lin >> 12) & (BT_TLB_SIZE - 1)];
@@ -122,6 +120,14 @@ static inline uint8_t *bt_mem_ptr_inl(struct bt_cpu *cpu, enum bt_sreg s, uint64
 	if (write && (t->perm & (BT_TLB_DIRTY | BT_TLB_CODE | BT_TLB_RW)) != (BT_TLB_DIRTY | BT_TLB_RW))
 		return NULL;
 	return t->hva + (lin & 0xfff);
+}
+
+static inline uint8_t *bt_mem_ptr_inl(struct bt_cpu *cpu, enum bt_sreg s, uint64_t off, unsigned len,
+                                      bool write)
+{
+	if (!(cpu->seg[BT_CS].attr & BT_SEG_L) || !(cpu->efer & BT_EFER_LMA))
+		return NULL;
+	return bt_tlb_ptr_inl(cpu, off + ((s == BT_FS || s == BT_GS) ? cpu->seg[s].base : 0), len, write);
 }
 
 /* ---- compiled fast forms of common instructions (bt_fast.c) ---- */

@@ -54,6 +54,14 @@ static bool lapic_hit(const struct bt_cpu *cpu, uint64_t gpa)
 	return (gpa & ~0xfffull) == (b & 0xffffff000ull);
 }
 
+uint8_t *bt_phys_ptr_fast(struct bt_cpu *cpu, uint64_t gpa, unsigned len, bool write)
+{
+	if ((gpa & 0xfff) + len > 4096 || lapic_hit(cpu, gpa) ||
+	    (write && bt_page_is_code(cpu->vm, gpa)))
+		return NULL;
+	return bt_phys_ptr(cpu->vm, gpa, len, write);
+}
+
 static uint64_t load_le(const uint8_t *p, unsigned size)
 {
 	uint64_t v = 0;

@@ -70,13 +70,42 @@ static uint64_t bt_page_room(uint64_t off, unsigned sz)
 }
 
 /*
- * Bulk REP MOVS/STOS for the common case (64-bit addressing, DF = 0): whole
- * runs inside one page go through host pointers.  Returns the elements
- * done; 0 means "take one element the slow way" (that also fills the TLB).
+ * Host pointer for a string operand: 64-bit mode through bt_mem_ptr; outside
+ * it only a flat segment (base 0, 4 GiB limit, expand-up, writable data for a
+ * write, readable for a read), where the offset is the linear address and no
+ * limit can be crossed: firmware, boot code and 32-bit systems.
+ */
+static uint8_t *bt_str_ptr(struct bt_cpu *cpu, enum bt_sreg sr, uint64_t off, unsigned len, bool write)
+{
+	if ((cpu->seg[BT_CS].attr & BT_SEG_L) && (cpu->efer & BT_EFER_LMA))
+		return bt_mem_ptr(cpu, sr, off, len, write);
+	const struct bt_seg *g = &cpu->seg[sr];
+	uint32_t a = g->attr;
+	bool code = a & 0x8, ok;
+	if (g->base || g->limit != 0xffffffffu || (a & BT_SEG_UNUSABLE) ||
+	    (a & (BT_SEG_P | BT_SEG_S)) != (BT_SEG_P | BT_SEG_S) || off > 0xffffffffull ||
+	    !(cpu->cr0 & 1) || (cpu->rflags & BT_VM))
+		return NULL;
+	if (write)
+		ok = !code && (a & 0x2) && !(a & 0x4);   /* writable expand-up data */
+	else
+		ok = code ? (a & 0x2) != 0 : !(a & 0x4); /* readable code, expand-up data */
+	if (!ok)
+		return NULL;
+	if (!(cpu->cr0 & BT_CR0_PG))
+		return bt_phys_ptr_fast(cpu, off, len, write);
+	return bt_tlb_ptr_inl(cpu, off, len, write);
+}
+
+/*
+ * Bulk REP MOVS/STOS for the common case (64-bit addressing, or 32-bit over
+ * flat segments; DF = 0): whole runs inside one page go through host
+ * pointers.  Returns the elements done; 0 means "take one element the slow
+ * way" (that also fills the TLB).
  */
 static uint64_t bt_rep_bulk(struct bt_cpu *cpu, const struct bt_str *s, bool movs, uint64_t max)
 {
-	uint64_t di = cpu->gpr[BT_RDI], si = cpu->gpr[BT_RSI];
+	uint64_t di = bt_str_reg(cpu, s->di) & s->am, si = bt_str_reg(cpu, s->si) & s->am;
 	uint64_t n = bt_page_room(di, s->size);
 	if (movs && bt_page_room(si, s->size) < n)
 		n = bt_page_room(si, s->size);
@@ -85,11 +114,11 @@ static uint64_t bt_rep_bulk(struct bt_cpu *cpu, const struct bt_str *s, bool mov
 	if (n == 0)
 		return 0;
 	unsigned len = (unsigned)(n * s->size);
-	uint8_t *pd = bt_mem_ptr(cpu, BT_ES, di, len, true);
+	uint8_t *pd = bt_str_ptr(cpu, BT_ES, di, len, true);
 	if (!pd)
 		return 0;
 	if (movs) {
-		uint8_t *ps = bt_mem_ptr(cpu, s->src_seg, si, len, false);
+		uint8_t *ps = bt_str_ptr(cpu, s->src_seg, si, len, false);
 		if (!ps)
 			return 0;
 		if (pd > ps && pd < ps + len) {
@@ -99,7 +128,7 @@ static uint64_t bt_rep_bulk(struct bt_cpu *cpu, const struct bt_str *s, bool mov
 		} else {
 			memmove(pd, ps, len);
 		}
-		cpu->gpr[BT_RSI] = si + len;
+		bt_gpr_write(cpu, s->si, (si + len) & s->am);
 	} else {
 		uint64_t v = cpu->gpr[BT_RAX];
 		if (s->size == 1) {
@@ -109,14 +138,15 @@ static uint64_t bt_rep_bulk(struct bt_cpu *cpu, const struct bt_str *s, bool mov
 				memcpy(pd + i, &v, s->size);
 		}
 	}
-	cpu->gpr[BT_RDI] = di + len;
-	cpu->gpr[BT_RCX] -= n;
+	bt_gpr_write(cpu, s->di, (di + len) & s->am);
+	bt_gpr_write(cpu, s->cx, (bt_str_reg(cpu, s->cx) - n) & s->am);
 	return n;
 }
 
 static bool bt_bulk_ok(const struct bt_insn *in, const struct bt_str *s)
 {
-	return s->rep && s->step > 0 && in->zi.address_width == 64;
+	return s->rep && s->step > 0 &&
+	       (in->zi.address_width == 64 || in->zi.address_width == 32);
 }
 
 static void h_movs(struct bt_cpu *cpu, const struct bt_insn *in)
@@ -129,7 +159,7 @@ static void h_movs(struct bt_cpu *cpu, const struct bt_insn *in)
 		if (s.rep && bt_str_reg(cpu, s.cx) == 0)
 			return;
 		if (bulk) {
-			uint64_t k = bt_rep_bulk(cpu, &s, true, cpu->gpr[BT_RCX]);
+			uint64_t k = bt_rep_bulk(cpu, &s, true, bt_str_reg(cpu, s.cx) & s.am);
 			if (k) {
 				i += (unsigned)(k > n ? n : k) - 1;
 				continue;
@@ -157,7 +187,7 @@ static void h_stos(struct bt_cpu *cpu, const struct bt_insn *in)
 		if (s.rep && bt_str_reg(cpu, s.cx) == 0)
 			return;
 		if (bulk) {
-			uint64_t k = bt_rep_bulk(cpu, &s, false, cpu->gpr[BT_RCX]);
+			uint64_t k = bt_rep_bulk(cpu, &s, false, bt_str_reg(cpu, s.cx) & s.am);
 			if (k) {
 				i += (unsigned)(k > n ? n : k) - 1;
 				continue;

@@ -64,6 +64,50 @@ compat2:
 	movw $SEL_DATA, %ax
 	movw %ax, %ss
 
+	/* REP STOS/MOVS with 32-bit addressing over flat segments, paging off
+	 * (bt's bulk path): across page boundaries, registers as the CPU
+	 * leaves them. */
+	movw %ax, %ds
+	movw %ax, %es
+	cld
+	movl $0x1E0FF4, %edi
+	movl $0x801, %ecx               /* 8196 bytes: three pages touched */
+	movl $0x5a5aa5a5, %eax
+	rep stosl
+	cmpl $0x1E2FF8, %edi
+	je 1f
+	FAIL32 10
+1:	testl %ecx, %ecx
+	jz 1f
+	FAIL32 11
+1:	cmpl $0x5a5aa5a5, 0x1E0FF4
+	je 1f
+	FAIL32 12
+1:	cmpl $0x5a5aa5a5, 0x1E1FFC      /* the last dword of a page */
+	je 1f
+	FAIL32 14
+1:	cmpl $0x5a5aa5a5, 0x1E2FF4
+	je 1f
+	FAIL32 15
+1:	cmpl $0, 0x1E2FF8               /* one past the end: untouched */
+	je 1f
+	FAIL32 16
+1:	movl $0x1E0FF7, %esi            /* copy 5000 bytes, source and destination unaligned */
+	movl $0x1E5001, %edi
+	movl $5000, %ecx
+	rep movsb
+	cmpl $0x1E0FF7 + 5000, %esi
+	jne 2f
+	cmpl $0x1E5001 + 5000, %edi
+	jne 2f
+	movl 0x1E5001 + 4000, %eax      /* bytes 0x1E1F97.. of the pattern */
+	cmpl 0x1E0FF7 + 4000, %eax
+	jne 2f
+	cmpb $0, 0x1E5001 + 5000
+	je 1f
+2:	FAIL32 13
+1:
+
 	/* 32-bit paging, 4 MiB PSE pages: 0..4M identity, 4M..8M -> 0 */
 	movl $0x83, 0x30000
 	movl $0x83, 0x30004
@@ -81,6 +125,13 @@ compat2:
 	cmpl $0xdeadbeef, %eax
 	je 1f
 	FAIL32 7
+1:	movl $0x5E8000, %edi            /* REP STOS through the page tables */
+	movl $0x400, %ecx
+	movl $0x600dcafe, %eax
+	rep stosl
+	cmpl $0x600dcafe, 0x1E8FFC      /* the same bytes at 4M below */
+	je 1f
+	FAIL32 17
 1:	movl %cr0, %eax
 	andl $0x7fffffff, %eax
 	movl %eax, %cr0

@@ -562,6 +562,11 @@ static void ahci_exec(struct ahci_port *p, struct ahci_slot *sl, unsigned cfl, u
 	case 0x10:                   /* RECALIBRATE */
 	case 0x00:                   /* NOP */
 		break;
+	case 0xA0: case 0xA1:        /* PACKET, IDENTIFY PACKET DEVICE on a disk */
+		/* Aborted as by any ATA disk: firmware probes for ATAPI this way
+		 * (SeaBIOS on every boot), so it is not worth a log line. */
+		ahci_finish(p, sl->idx, ATA_DRDY | ATA_ERR, ATA_ABRT, 0, false, f);
+		return;
 	default:
 		vlog_guest("ahci%u: ATA command 0x%02x not supported", p->idx, cmd);
 		ahci_finish(p, sl->idx, ATA_DRDY | ATA_ERR, ATA_ABRT, 0, false, f);

@@ -71,6 +71,24 @@ struct mks_frame_req {
 	struct mks_frame_req *next;
 };
 
+/*
+ * Input from the back ends.  A back end reads its clients inside its update
+ * callback (libvncserver answers key and pointer messages while it sends),
+ * which runs under the scan lock; the sinks take device locks (i8042,
+ * vmmouse) ranked below it.  Events that arrive there wait in this queue
+ * and are delivered, in order, as soon as mks_process lets go of the lock.
+ */
+#define MKS_INQ 1024
+struct mks_in {
+	uint8_t kind;                 /* MKS_IN_KEY or MKS_IN_POINTER */
+	bool down;
+	uint32_t scancode;
+	int32_t x, y;
+	unsigned buttons;
+	int wheel;
+};
+enum { MKS_IN_KEY = 1, MKS_IN_POINTER };
+
 struct mks {
 	struct vmx_vm *vm;
 	struct vmx_mutex scan, lock;
@@ -110,6 +128,10 @@ struct mks {
 	void *kbd_opaque, *mouse_opaque, *abs_opaque;
 	int32_t last_x, last_y;
 	bool have_last;
+	/* Input waiting for delivery, under lock (see mks_input_drain). */
+	struct mks_in inq[MKS_INQ];
+	unsigned inq_head, inq_n;
+	bool in_scan;                 /* the owner is inside mks_process's scan lock */
 
 	int epfd, evfd;
 	pthread_t thread;
@@ -537,6 +559,8 @@ static unsigned poll_compare(struct mks *m, const struct mks_scanout *s, struct 
 }
 
 /* Everything pending, in order.  Runs on the owner thread. */
+static void mks_input_drain(struct mks *m);
+
 static void mks_process(struct mks *m, bool tick)
 {
 	struct mks_rect dmg[MKS_MAX_RECTS];
@@ -547,6 +571,7 @@ static void mks_process(struct mks *m, bool tick)
 	unsigned nops;
 
 	vmx_mutex_lock(&m->scan);
+	m->in_scan = true;
 	vmx_mutex_lock(&m->lock);
 	changed = m->so_changed;
 	m->so_changed = false;
@@ -615,8 +640,10 @@ static void mks_process(struct mks *m, bool tick)
 			be_update(m, dmg, n);
 		}
 	}
+	m->in_scan = false;
 	vmx_mutex_unlock(&m->scan);
 	free(ops);
+	mks_input_drain(m);
 
 	/* Cursor, LEDs. */
 	uint32_t *img = NULL, cw = 0, ch = 0, hx = 0, hy = 0;
@@ -853,13 +880,11 @@ void mks_input_set_absolute(struct mks *m, const struct mks_input_ops *ops, void
 	vmx_mutex_unlock(&m->lock);
 }
 
-void mks_input_key(struct mks *m, uint32_t scancode, bool down)
+static void deliver_key(struct mks *m, uint32_t scancode, bool down)
 {
 	const struct mks_input_ops *o;
 	void *op;
 
-	if (!m)
-		return;
 	vmx_mutex_lock(&m->lock);
 	o = m->kbd_ops;
 	op = m->kbd_opaque;
@@ -868,15 +893,13 @@ void mks_input_key(struct mks *m, uint32_t scancode, bool down)
 		o->key(op, scancode, down);
 }
 
-void mks_input_pointer(struct mks *m, int32_t x, int32_t y, unsigned buttons, int wheel)
+static void deliver_pointer(struct mks *m, int32_t x, int32_t y, unsigned buttons, int wheel)
 {
 	const struct mks_input_ops *ao, *ro;
 	void *aop, *rop;
 	uint32_t w, h;
 	int32_t dx, dy;
 
-	if (!m)
-		return;
 	vmx_mutex_lock(&m->lock);
 	ao = m->abs_ops;
 	aop = m->abs_opaque;
@@ -902,6 +925,72 @@ void mks_input_pointer(struct mks *m, int32_t x, int32_t y, unsigned buttons, in
 		return;
 	if (ro && ro->rel)
 		ro->rel(rop, dx, dy, -wheel, buttons & 7);
+}
+
+/* Deliver what was queued inside a scan, oldest first (owner thread). */
+static void mks_input_drain(struct mks *m)
+{
+	for (;;) {
+		struct mks_in e;
+		vmx_mutex_lock(&m->lock);
+		if (!m->inq_n) {
+			vmx_mutex_unlock(&m->lock);
+			return;
+		}
+		e = m->inq[m->inq_head];
+		m->inq_head = (m->inq_head + 1) % MKS_INQ;
+		m->inq_n--;
+		vmx_mutex_unlock(&m->lock);
+		if (e.kind == MKS_IN_KEY)
+			deliver_key(m, e.scancode, e.down);
+		else
+			deliver_pointer(m, e.x, e.y, e.buttons, e.wheel);
+	}
+}
+
+/* Inside the owner's scan: queue (mks_process delivers when it lets go).
+ * Anywhere else, with no MKS lock held: deliver now, after what waits. */
+static void mks_input_event(struct mks *m, const struct mks_in *e)
+{
+	if (on_owner(m) && m->in_scan) {
+		bool full;
+		vmx_mutex_lock(&m->lock);
+		full = m->inq_n >= MKS_INQ;
+		if (!full) {
+			m->inq[(m->inq_head + m->inq_n) % MKS_INQ] = *e;
+			m->inq_n++;
+		}
+		vmx_mutex_unlock(&m->lock);
+		if (full) {
+			static struct vlog_ratelimit rl;
+			unsigned sup;
+			if (vlog_ratelimit_ok(&rl, 5, 5000000000ull, &sup))
+				vlog_warn("mks: input queue full; event dropped (%u more not logged)", sup);
+		}
+		return;
+	}
+	if (on_owner(m))
+		mks_input_drain(m);
+	if (e->kind == MKS_IN_KEY)
+		deliver_key(m, e->scancode, e->down);
+	else
+		deliver_pointer(m, e->x, e->y, e->buttons, e->wheel);
+}
+
+void mks_input_key(struct mks *m, uint32_t scancode, bool down)
+{
+	if (!m)
+		return;
+	struct mks_in e = { .kind = MKS_IN_KEY, .down = down, .scancode = scancode };
+	mks_input_event(m, &e);
+}
+
+void mks_input_pointer(struct mks *m, int32_t x, int32_t y, unsigned buttons, int wheel)
+{
+	if (!m)
+		return;
+	struct mks_in e = { .kind = MKS_IN_POINTER, .x = x, .y = y, .buttons = buttons, .wheel = wheel };
+	mks_input_event(m, &e);
 }
 
 /* ---- the device class ---- */

@@ -15,6 +15,7 @@
 #include "tests/unit/t.h"
 #include "vmx/backdoor.h"
 #include "vmx/dev/vmmouse.h"
+#include "vmx/lock.h"
 
 /* ---- a recording back end ---- */
 
@@ -521,6 +522,73 @@ static void test_vmmouse(void)
 	T_EQ_U64(bd(&s, VMMOUSE_CMD_STATUS, 0, &c) & 0xFFFF0000u, 0xFFFF0000u);
 }
 
+/*
+ * A back end that reads its clients while it sends (libvncserver does) gets
+ * input inside mks_process, under the scan lock.  The keyboard sink takes a
+ * device-rank lock, as the i8042 does: delivered there, a debug build's lock
+ * order check aborts.  The event must arrive once the frame is done.
+ */
+struct inj {
+	struct mks *m;
+	unsigned updates, keys, keys_in_update;
+	bool in_update;
+	struct vmx_mutex dev;
+};
+
+static void inj_update(void *o, const struct mks_frame *f, const struct mks_rect *rc, unsigned n)
+{
+	struct inj *j = o;
+	j->in_update = true;
+	if (j->updates++ == 0) {
+		mks_input_key(j->m, 0x1C, true);
+		mks_input_key(j->m, 0x1C, false);
+	}
+	j->in_update = false;
+}
+
+static void inj_key(void *o, uint32_t sc, bool down)
+{
+	struct inj *j = o;
+	vmx_mutex_lock(&j->dev);
+	j->keys++;
+	if (j->in_update)
+		j->keys_in_update++;
+	vmx_mutex_unlock(&j->dev);
+}
+
+static const struct mks_backend_ops inj_ops = { .name = "inj", .update = inj_update };
+static const struct mks_input_ops inj_kops = { .key = inj_key };
+
+static void test_input_in_update(void)
+{
+	struct inj j;
+	struct snap sn = { NULL, 0, 0 };
+	uint8_t *vram = calloc(64 * 4, 16);
+	struct mks_scanout so;
+
+	memset(&j, 0, sizeof(j));
+	j.m = mks_new(NULL);
+	T_ASSERT(j.m != NULL);
+	vmx_mutex_init(&j.dev, VMX_RANK_DEVICE, "test-kbd");
+	T_EQ_I64(mks_backend_add(j.m, &inj_ops, &j), 0);
+	mks_input_set_keyboard(j.m, &inj_kops, &j);
+	memset(&so, 0, sizeof(so));
+	so.base = vram;
+	so.format = MKS_FMT_XRGB8888;
+	so.width = 64;
+	so.height = 16;
+	so.stride = 64 * 4;
+	T_EQ_I64(mks_scanout_set(j.m, &so), 0);
+	mks_with_frame(j.m, grab, &sn);
+	T_ASSERT(j.updates >= 1);
+	T_EQ_U64(j.keys, 2);
+	T_EQ_U64(j.keys_in_update, 0);
+	free(sn.px);
+	mks_free(j.m);
+	vmx_mutex_destroy(&j.dev);
+	free(vram);
+}
+
 static void test_png(void)
 {
 	uint32_t pix[6] = { 0xFF0000, 0x00FF00, 0x0000FF, 0x123456, 0xFFFFFF, 0 };
@@ -558,6 +626,7 @@ int main(void)
 	test_threads();
 	test_keys();
 	test_vmmouse();
+	test_input_in_update();
 	test_png();
 	return T_DONE();
 }

@@ -63,6 +63,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'vnc'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'boot'))
+import bootsector  # noqa: E402
 import vncpeers as vp  # noqa: E402
 
 W, H = 1920, 1080
@@ -122,21 +124,6 @@ def _die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def boot_image(work):
-    """bench_vnc_boot.S assembled into the first sector of a 1 MiB raw image."""
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bench_vnc_boot.S')
-    obj, out = os.path.join(work, 'boot.o'), os.path.join(work, 'boot.bin')
-    subprocess.run(['as', '--32', '-o', obj, src], check=True)
-    subprocess.run(['ld', '-m', 'elf_i386', '-Ttext=0x7c00', '--oformat=binary', '-o', out, obj],
-                   check=True)
-    data = open(out, 'rb').read()
-    assert len(data) == 512 and data[510:] == b'\x55\xaa', 'boot sector did not assemble to 512 bytes'
-    img = os.path.join(work, 'boot.img')
-    with open(img, 'wb') as f:
-        f.write(data.ljust(1 << 20, b'\0'))
-    return img
-
-
 class SerialGuest:
     """The boot sector's protocol on COM1; subclasses move the bytes."""
     kind = b'?'
@@ -182,10 +169,7 @@ class VireoGuestServer(SerialGuest):
     def __init__(self, img, work):
         self.rx = b''
         self.port = vp.free_port()
-        desc = os.path.join(work, 'boot.vmdk')
-        with open(desc, 'w') as f:
-            f.write('# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
-                    f'createType="monolithicFlat"\nRW {(1 << 20) // 512} FLAT "{img}" 0\n')
+        desc = bootsector.vmdk(img, work)
         self.dir = os.path.join(work, 'vireo')
         os.mkdir(self.dir)
         vmx = os.path.join(self.dir, 'benchvnc.vmx')
@@ -488,7 +472,7 @@ def main():
     work = tempfile.mkdtemp(prefix='vireo-benchvnc-')
     results, info = [], {}
     try:
-        img = boot_image(work)
+        img = bootsector.raw_image(work)
         for key in names:
             kind = SERVERS[key]
             srv = kind(img, work)
@@ -546,4 +530,5 @@ def main():
                       f'{v["fps"] / q["fps"]:.2f} | {br:.2f} |')
 
 
-main()
+if __name__ == '__main__':
+    main()

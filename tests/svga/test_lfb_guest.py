@@ -23,6 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'boot'))
 sys.path.insert(0, os.path.join(HERE, '..', 'vnc'))
+import bootsector  # noqa: E402
 import vmconsole  # noqa: E402
 import vncpeers as vp  # noqa: E402
 
@@ -36,21 +37,7 @@ RECTS = [  # colour, x, y, w, h
 
 
 def boot_disk(work):
-    src = os.path.join(HERE, '..', 'bench', 'bench_vnc_boot.S')
-    obj, out = os.path.join(work, 'boot.o'), os.path.join(work, 'boot.bin')
-    subprocess.run(['as', '--32', '-o', obj, src], check=True)
-    subprocess.run(['ld', '-m', 'elf_i386', '-Ttext=0x7c00', '--oformat=binary', '-o', out, obj],
-                   check=True)
-    data = open(out, 'rb').read()
-    assert len(data) == 512 and data[510:] == b'\x55\xaa', 'boot sector is not 512 bytes'
-    img = os.path.join(work, 'boot.img')
-    with open(img, 'wb') as f:
-        f.write(data.ljust(1 << 20, b'\0'))
-    desc = os.path.join(work, 'boot.vmdk')
-    with open(desc, 'w') as f:
-        f.write('# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
-                f'createType="monolithicFlat"\nRW {(1 << 20) // 512} FLAT "{img}" 0\n')
-    return desc
+    return bootsector.vmdk(bootsector.raw_image(work), work)
 
 
 def want_px(x, y):

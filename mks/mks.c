@@ -850,34 +850,31 @@ void mks_del_fd(struct mks *m, int fd)
 
 /* ---- input ---- */
 
+static void set_sink(struct mks *m, const struct mks_input_ops **slot, void **slot_opaque,
+                     const struct mks_input_ops *ops, void *opaque)
+{
+	vmx_mutex_lock(&m->lock);
+	*slot = ops;
+	*slot_opaque = opaque;
+	vmx_mutex_unlock(&m->lock);
+}
+
 void mks_input_set_keyboard(struct mks *m, const struct mks_input_ops *ops, void *opaque)
 {
-	if (!m)
-		return;
-	vmx_mutex_lock(&m->lock);
-	m->kbd_ops = ops;
-	m->kbd_opaque = opaque;
-	vmx_mutex_unlock(&m->lock);
+	if (m)
+		set_sink(m, &m->kbd_ops, &m->kbd_opaque, ops, opaque);
 }
 
 void mks_input_set_mouse(struct mks *m, const struct mks_input_ops *ops, void *opaque)
 {
-	if (!m)
-		return;
-	vmx_mutex_lock(&m->lock);
-	m->mouse_ops = ops;
-	m->mouse_opaque = opaque;
-	vmx_mutex_unlock(&m->lock);
+	if (m)
+		set_sink(m, &m->mouse_ops, &m->mouse_opaque, ops, opaque);
 }
 
 void mks_input_set_absolute(struct mks *m, const struct mks_input_ops *ops, void *opaque)
 {
-	if (!m)
-		return;
-	vmx_mutex_lock(&m->lock);
-	m->abs_ops = ops;
-	m->abs_opaque = opaque;
-	vmx_mutex_unlock(&m->lock);
+	if (m)
+		set_sink(m, &m->abs_ops, &m->abs_opaque, ops, opaque);
 }
 
 static void deliver_key(struct mks *m, uint32_t scancode, bool down)

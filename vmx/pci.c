@@ -116,7 +116,7 @@ static void pci_unmap_bar(struct pci_dev *d, unsigned i)
 	if (!b->mapped)
 		return;
 	if (b->ram_mapped) {
-		vmx_vm_set_ram_slot(d->vm, b->ram_slot, 0, 0, NULL, NULL);
+		vmx_vm_set_mem_slot(d->vm, b->ram_slot, 0, 0, NULL, 0, NULL);
 		b->ram_mapped = false;
 	}
 	iobus_unregister((b->flags & PCI_BAR_IO) ? &d->vm->pio : &d->vm->mmio, b->mapped_addr,
@@ -173,7 +173,7 @@ static void pci_update_mappings(struct pci_dev *d)
 				b->mapped_addr = addr;
 				/* RAM over the registered range: the engine no longer exits for it. */
 				if (b->ram && !io && b->ram_slot >= 0 &&
-				    vmx_vm_set_ram_slot(d->vm, b->ram_slot, addr, b->size, b->ram,
+				    vmx_vm_set_mem_slot(d->vm, b->ram_slot, addr, b->size, b->ram, 0,
 				                        d->name) == 0) {
 					b->ram_mapped = true;
 					vlog_info("pci %s: BAR%u at 0x%llx+0x%llx is guest RAM", d->name, i,

@@ -429,34 +429,17 @@ void vmx_vm_set_pam(struct vmx_vm *vm, const uint8_t pam[7])
 		                     : r->size == 0;
 		if (same || r->size == 0)
 			continue;
-		if (vm->evm) {
-			struct vmm_mem_region er = { .gpa = r->gpa, .size = 0, .hva = r->hva };
-			vm->engine->vm_set_memory(vm->evm, idx, &er);
-		}
-		gmem_set_slot(&vm->mem, idx, 0, 0, NULL, 0, NULL);
+		vmx_vm_set_mem_slot(vm, (int)idx, 0, 0, NULL, 0, NULL);
 	}
 	for (unsigned i = 0; i < nrun; i++) {
 		unsigned idx = (unsigned)vm->pam_slot + i;
-		struct gmem_region *r = &vm->mem.regions[idx];
-		if (r->size)
+		if (vm->mem.regions[idx].size)
 			continue;   /* unchanged */
-		if (gmem_set_slot(&vm->mem, idx, run[i].gpa, run[i].size, run[i].hva, run[i].flags,
-		                  run[i].flags & GMEM_ROM ? (run[i].hva >= vm->mem.ram &&
-		                                             run[i].hva < vm->mem.ram + vm->mem.ram_size
-		                                             ? "shadow-ro" : "bios-low")
-		                                          : "shadow-rw") != 0) {
-			vlog_error("PAM: cannot map 0x%llx (+0x%llx)", (unsigned long long)run[i].gpa,
-			           (unsigned long long)run[i].size);
-			continue;
-		}
-		if (vm->evm) {
-			struct vmm_mem_region er = {
-				.gpa = r->gpa, .size = r->size, .hva = r->hva,
-				.flags = (r->flags & GMEM_ROM) ? VMM_MEM_READONLY : 0,
-			};
-			if (vm->engine->vm_set_memory(vm->evm, idx, &er) != 0)
-				vlog_error("PAM: engine cannot map 0x%llx", (unsigned long long)r->gpa);
-		}
+		vmx_vm_set_mem_slot(vm, (int)idx, run[i].gpa, run[i].size, run[i].hva, run[i].flags,
+		                    run[i].flags & GMEM_ROM ? (run[i].hva >= vm->mem.ram &&
+		                                               run[i].hva < vm->mem.ram + vm->mem.ram_size
+		                                               ? "shadow-ro" : "bios-low")
+		                                            : "shadow-rw");
 	}
 	vlog_debug("PAM %02x %02x %02x %02x %02x %02x %02x: %u window(s)", pam[0], pam[1], pam[2],
 	           pam[3], pam[4], pam[5], pam[6], nrun);
@@ -580,16 +563,17 @@ fail:
 	return NULL;
 }
 
-int vmx_vm_set_ram_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size, uint8_t *hva,
-                        const char *name)
+int vmx_vm_set_mem_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size, uint8_t *hva,
+                        uint32_t flags, const char *name)
 {
 	struct gmem_region *r;
+	bool engine = vm->evm && vm->engine->vm_set_memory;
 
 	if (idx < 0 || (unsigned)idx >= vm->mem.nregions)
 		return -1;
 	r = &vm->mem.regions[idx];
 	if (r->size) {
-		if (vm->evm && vm->engine->vm_set_memory) {
+		if (engine) {
 			struct vmm_mem_region er = { .gpa = r->gpa, .size = 0, .hva = r->hva };
 			vm->engine->vm_set_memory(vm->evm, (unsigned)idx, &er);
 		}
@@ -597,13 +581,16 @@ int vmx_vm_set_ram_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size,
 	}
 	if (!size)
 		return 0;
-	if (gmem_set_slot(&vm->mem, (unsigned)idx, gpa, size, hva, 0, name) != 0) {
-		vlog_guest("%s: 0x%llx (+0x%llx) overlaps other memory; left trapped", name,
+	if (gmem_set_slot(&vm->mem, (unsigned)idx, gpa, size, hva, flags, name) != 0) {
+		vlog_guest("%s: 0x%llx (+0x%llx) overlaps other memory; not mapped", name,
 		           (unsigned long long)gpa, (unsigned long long)size);
 		return -1;
 	}
-	if (vm->evm && vm->engine->vm_set_memory) {
-		struct vmm_mem_region er = { .gpa = gpa, .size = size, .hva = hva };
+	if (engine) {
+		struct vmm_mem_region er = {
+			.gpa = gpa, .size = size, .hva = hva,
+			.flags = (flags & GMEM_ROM) ? VMM_MEM_READONLY : 0,
+		};
 		if (vm->engine->vm_set_memory(vm->evm, (unsigned)idx, &er) != 0) {
 			vlog_error("%s: the engine cannot map 0x%llx (+0x%llx)", name,
 			           (unsigned long long)gpa, (unsigned long long)size);

@@ -119,13 +119,14 @@ void *vmx_vm_device(struct vmx_vm *vm, const char *class_name);
 #define VMX_PAM_SEGMENTS 13
 void vmx_vm_set_pam(struct vmx_vm *vm, const uint8_t pam[7]);
 /*
- * Map size bytes of host memory at hva as guest RAM at gpa in gmem slot idx
- * (from gmem_reserve_slots), or unmap the slot (size 0), and tell the
- * engine.  For RAM-backed PCI BARs, which move when the guest reprograms
- * them.  -1 (logged) when the range overlaps other memory.
+ * Map size bytes of host memory at hva at gpa in gmem slot idx (from
+ * gmem_reserve_slots; flags GMEM_ROM for read-only), or unmap the slot
+ * (size 0), and tell the engine.  For what moves at run time: the PAM
+ * windows below 1 MiB, RAM-backed PCI BARs.  -1 (logged) when the range
+ * overlaps other memory or the engine refuses it.
  */
-int vmx_vm_set_ram_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size, uint8_t *hva,
-                        const char *name);
+int vmx_vm_set_mem_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size, uint8_t *hva,
+                        uint32_t flags, const char *name);
 
 /* Kick every vCPU (or one) out of vmm_vcpu_run. */
 void vmx_vm_kick(struct vmx_vm *vm, int vcpu_id);

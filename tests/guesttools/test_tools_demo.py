@@ -86,7 +86,7 @@ try:
     os_name = vm.wait_get('guest/os', lambda v: v != '', 45, 'guest os')
     check('linux' in os_name.lower(), f'guest OS in VMDB: {os_name!r}')
     check('1.0.0' in ver or '1024' in ver, f'tools version in VMDB: {ver!r}')
-    hn = vm.get('guest/hostname')
+    hn = vm.wait_get('guest/hostname', lambda v: v != '', 45, 'host name')
     check(hn == 'vireo', f'guest host name in VMDB: {hn!r}')
 
     # the clock: an hour behind, corrected by vireo-toolsd

@@ -66,7 +66,9 @@ try:
     os_name = vm.wait_get('guest/os', lambda v: v != '', 120, 'guest os')
     osfull = vm.get('guest/osfull')
     check(os_name != '', f'guest OS in VMDB: {os_name!r} / {osfull!r}')
-    hn = vm.get('guest/hostname')
+    # vmtoolsd sends each guest fact in its own RPC, the DNS name after the
+    # OS names (CI once read it in between): wait for it, don't read it once.
+    hn = vm.wait_get('guest/hostname', lambda v: v != '', 60, 'host name')
     check(hn == 'vireo', f'host name in VMDB: {hn!r}')
 
     out, st = guest('modprobe vmw_balloon && echo loaded')

@@ -122,6 +122,9 @@ struct mks {
 	uint8_t *tiles;               /* poll compare: dirty tile map */
 	size_t tiles_cap;
 	uint32_t *line;               /* conversion buffer, one line */
+	uint64_t *dirty;              /* poll compare: pages written, from so.dirty */
+	size_t dirty_words;
+	bool dirty_noted;             /* the log said once that the dirty log is used */
 
 	/* Input sinks, under lock. */
 	const struct mks_input_ops *kbd_ops, *mouse_ops, *abs_ops;
@@ -519,16 +522,60 @@ static void shadow_move(struct mks *m, const struct mks_rect *src, int32_t dx, i
 	}
 }
 
-/* Compare the whole scanout with the shadow tile by tile (poll mode). */
+/*
+ * The pages of the scanout the guest wrote since the last tick, into
+ * m->dirty; false when the scanout has no dirty source or it cannot tell.
+ * first receives the host page number bit 0 stands for.
+ */
+static bool poll_dirty_pages(struct mks *m, const struct mks_scanout *s, uintptr_t *first)
+{
+	if (!s->dirty)
+		return false;
+	size_t len = (size_t)s->stride * (s->height - 1) + (size_t)s->width * fmt_bpp(s->format);
+	uintptr_t a = (uintptr_t)s->base;
+	size_t words = ((((a + len - 1) >> 12) - (a >> 12)) / 64) + 1;
+	if (words > m->dirty_words) {
+		uint64_t *nd = realloc(m->dirty, words * sizeof(*nd));
+		if (!nd)
+			return false;
+		m->dirty = nd;
+		m->dirty_words = words;
+	}
+	if (s->dirty(s->dirty_opaque, s->base, len, m->dirty) != 0)
+		return false;
+	if (!m->dirty_noted) {
+		m->dirty_noted = true;
+		vlog_info("mks: poll scanout: comparing only the pages the engine saw written");
+	}
+	*first = a >> 12;
+	return true;
+}
+
+/* Any page of host bytes [a, a+len) set in m->dirty (first: bit 0's page)? */
+static bool poll_row_dirty(const struct mks *m, uintptr_t first, uintptr_t a, size_t len)
+{
+	for (uintptr_t p = (a >> 12) - first, e = ((a + len - 1) >> 12) - first; p <= e; p++)
+		if ((m->dirty[p / 64] >> (p % 64)) & 1)
+			return true;
+	return false;
+}
+
+/* Compare the scanout with the shadow tile by tile (poll mode): every line,
+ * or with a dirty source only the lines on pages written since last time. */
 static unsigned poll_compare(struct mks *m, const struct mks_scanout *s, struct mks_rect *out)
 {
 	uint32_t tw = (m->width + MKS_TILE - 1) / MKS_TILE, th = (m->height + MKS_TILE - 1) / MKS_TILE;
 	unsigned n = 0;
+	uintptr_t first = 0;
+	bool by_page = poll_dirty_pages(m, s, &first);
+	size_t row_bytes = (size_t)m->width * fmt_bpp(s->format);
 
 	memset(m->tiles, 0, m->tiles_cap);
 	for (uint32_t y = 0; y < m->height; y++) {
 		const uint8_t *row = s->base + (size_t)y * s->stride;
 		uint32_t *sh = m->shadow + (size_t)y * m->width;
+		if (by_page && !poll_row_dirty(m, first, (uintptr_t)row, row_bytes))
+			continue;
 		mks_convert_line(s, row, 0, m->width, m->line);
 		if (!memcmp(sh, m->line, (size_t)m->width * 4))
 			continue;
@@ -730,6 +777,7 @@ static void *mks_thread(void *arg)
 	struct mks *m = arg;
 	struct epoll_event ev[16];
 
+	vlog_set_thread_name("mks");
 	m->next_tick = mono_ns() + MKS_TICK_NS;
 	while (!__atomic_load_n(&m->quit, __ATOMIC_ACQUIRE)) {
 		uint64_t now = mono_ns();
@@ -1062,6 +1110,7 @@ void mks_free(struct mks *m)
 	free(m->shadow);
 	free(m->line);
 	free(m->tiles);
+	free(m->dirty);
 	free(m->cur_img);
 	free(m->cfg.vnc_password);
 	pthread_cond_destroy(&m->cond);

@@ -55,6 +55,16 @@ struct mks_scanout {
 	enum mks_format format;
 	bool poll;
 	uint32_t palette[256];    /* 0x00RRGGBB, for MKS_FMT_PAL8 */
+	/*
+	 * Optional, for a poll scanout in guest RAM whose writes the engine logs:
+	 * the 4 KiB pages of [base, base+len) written since the last call, bit
+	 * i of bitmap (64-bit words) for the page holding base (rounded down to
+	 * 4 KiB) plus i.  Returns 0, or -1 when it cannot tell (the MKS then
+	 * compares the whole scanout).  Called on the MKS thread under its scan
+	 * lock: it must not take device locks.
+	 */
+	int (*dirty)(void *opaque, const uint8_t *base, size_t len, uint64_t *bitmap);
+	void *dirty_opaque;
 };
 
 /*

@@ -134,6 +134,7 @@ struct vmm_host_ops {
 /* ---- Configuration handed to an engine ---- */
 
 #define VMM_MEM_READONLY 0x1u   /* guest writes become VMM_EXIT_MMIO */
+#define VMM_MEM_LOG_DIRTY 0x2u  /* record guest writes per page (vm_get_dirty) */
 
 struct vmm_mem_region {
 	uint64_t gpa;
@@ -215,6 +216,16 @@ struct vmm_engine {
 	 * restore).  bt drops translated code from those pages; any thread.
 	 */
 	void (*vm_mem_written)(struct vmm_vm *vm, uint64_t gpa, uint64_t len);
+
+	/*
+	 * Optional (NULL = the engine cannot log writes): for a slot mapped with
+	 * VMM_MEM_LOG_DIRTY, set bit i of bitmap (words 64-bit words, bit i of
+	 * word i / 64) for each page i of the slot the guest wrote since the
+	 * last call, and start logging afresh.  A write either shows in this
+	 * bitmap, and is in memory when the call returns, or in the next one.
+	 * Any thread; -1 when the slot is not mapped or not logging.
+	 */
+	int (*vm_get_dirty)(struct vmm_vm *vm, unsigned slot, uint64_t *bitmap, size_t words);
 };
 
 /* Registered engines; NULL when not built. */

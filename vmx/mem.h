@@ -25,6 +25,7 @@
 #define GMEM_RAM 0x0u
 #define GMEM_ROM 0x1u   /* read-only to the guest (same bit as VMM_MEM_READONLY) */
 #define GMEM_ALIAS 0x2u /* hva belongs to RAM or to another region: never unmapped */
+#define GMEM_LOG_DIRTY 0x4u /* slots: the engine logs guest writes (vmx_vm_mem_dirty) */
 
 struct gmem_region {
 	uint64_t gpa;

@@ -173,11 +173,13 @@ static void pci_update_mappings(struct pci_dev *d)
 				b->mapped_addr = addr;
 				/* RAM over the registered range: the engine no longer exits for it. */
 				if (b->ram && !io && b->ram_slot >= 0 &&
-				    vmx_vm_set_mem_slot(d->vm, b->ram_slot, addr, b->size, b->ram, 0,
-				                        d->name) == 0) {
+				    vmx_vm_set_mem_slot(d->vm, b->ram_slot, addr, b->size, b->ram,
+				                        b->log_dirty ? GMEM_LOG_DIRTY : 0, d->name) == 0) {
+					bool logged = b->log_dirty && vmx_vm_can_log_dirty(d->vm);
 					b->ram_mapped = true;
-					vlog_info("pci %s: BAR%u at 0x%llx+0x%llx is guest RAM", d->name, i,
-					           (unsigned long long)addr, (unsigned long long)b->size);
+					vlog_info("pci %s: BAR%u at 0x%llx+0x%llx is guest RAM%s", d->name, i,
+					           (unsigned long long)addr, (unsigned long long)b->size,
+					           logged ? ", writes logged per page" : "");
 				}
 			} else {
 				vlog_guest("pci %s BAR%u at 0x%llx+0x%llx conflicts; not decoded",
@@ -188,6 +190,14 @@ static void pci_update_mappings(struct pci_dev *d)
 		if (b->flags & PCI_BAR_MEM64)
 			i++;
 	}
+}
+
+int pci_bar_dirty(struct pci_dev *d, unsigned bar, uint64_t off, uint64_t len,
+                  uint64_t *bitmap)
+{
+	if (bar >= PCI_NUM_BARS || !d->vm || !d->bars[bar].log_dirty || d->bars[bar].ram_slot < 0)
+		return -1;
+	return vmx_vm_mem_dirty(d->vm, d->bars[bar].ram_slot, off, len, bitmap);
 }
 
 /* ---- INTx ---- */

@@ -81,6 +81,8 @@ struct pci_bar {
 	 * it for callers that bypass the engine (device tests).
 	 */
 	uint8_t *ram;
+	/* With ram: have the engine log the guest's writes (pci_bar_dirty). */
+	bool log_dirty;
 	/* Owned by pci.c. */
 	uint64_t mapped_addr;
 	bool mapped;
@@ -153,6 +155,14 @@ void pci_set32(struct pci_dev *d, unsigned off, uint32_t v);
 
 /* Address the guest programmed into BAR i (0 when unused or not mapped). */
 uint64_t pci_bar_addr(const struct pci_dev *d, unsigned i);
+/*
+ * For a RAM BAR with log_dirty: the pages of [off, off+len) of the BAR the
+ * guest wrote since the last call (vmx_vm_mem_dirty has the bitmap's
+ * layout).  -1 while the BAR is not mapped or the engine cannot log: then
+ * the caller must assume every page changed.  Any thread.
+ */
+int pci_bar_dirty(struct pci_dev *d, unsigned bar, uint64_t off, uint64_t len,
+                  uint64_t *bitmap);
 
 /* The GSI a device's INTx pin drives (16..19), or -1 without a pin. */
 int pci_intx_gsi(const struct pci_dev *d);

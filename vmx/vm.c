@@ -563,20 +563,34 @@ fail:
 	return NULL;
 }
 
+#define VMX_SLOT_LOGGING   0x1u
+#define VMX_SLOT_ALL_DIRTY 0x2u
+
+bool vmx_vm_can_log_dirty(const struct vmx_vm *vm)
+{
+	return vm->evm && vm->engine->vm_get_dirty;
+}
+
 int vmx_vm_set_mem_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size, uint8_t *hva,
                         uint32_t flags, const char *name)
 {
 	struct gmem_region *r;
 	bool engine = vm->evm && vm->engine->vm_set_memory;
+	bool log = (flags & GMEM_LOG_DIRTY) && vmx_vm_can_log_dirty(vm);
 
 	if (idx < 0 || (unsigned)idx >= vm->mem.nregions)
 		return -1;
 	r = &vm->mem.regions[idx];
 	if (r->size) {
+		/* Writes the engine logged for the old mapping go with it: the
+		 * harvester's next call reports every page instead.  Set before the
+		 * unmap so that a harvest racing it cannot miss both. */
+		atomic_fetch_or(&vm->slot_log[idx].state, VMX_SLOT_ALL_DIRTY);
 		if (engine) {
 			struct vmm_mem_region er = { .gpa = r->gpa, .size = 0, .hva = r->hva };
 			vm->engine->vm_set_memory(vm->evm, (unsigned)idx, &er);
 		}
+		atomic_fetch_and(&vm->slot_log[idx].state, ~VMX_SLOT_LOGGING);
 		gmem_set_slot(&vm->mem, (unsigned)idx, 0, 0, NULL, 0, NULL);
 	}
 	if (!size)
@@ -589,7 +603,8 @@ int vmx_vm_set_mem_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size,
 	if (engine) {
 		struct vmm_mem_region er = {
 			.gpa = gpa, .size = size, .hva = hva,
-			.flags = (flags & GMEM_ROM) ? VMM_MEM_READONLY : 0,
+			.flags = ((flags & GMEM_ROM) ? VMM_MEM_READONLY : 0) |
+			         (log ? VMM_MEM_LOG_DIRTY : 0),
 		};
 		if (vm->engine->vm_set_memory(vm->evm, (unsigned)idx, &er) != 0) {
 			vlog_error("%s: the engine cannot map 0x%llx (+0x%llx)", name,
@@ -598,6 +613,41 @@ int vmx_vm_set_mem_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size,
 			return -1;
 		}
 	}
+	if (log) {
+		atomic_store(&vm->slot_log[idx].size, size);
+		atomic_fetch_or(&vm->slot_log[idx].state, VMX_SLOT_LOGGING | VMX_SLOT_ALL_DIRTY);
+	}
+	return 0;
+}
+
+int vmx_vm_mem_dirty(struct vmx_vm *vm, int idx, uint64_t off, uint64_t len, uint64_t *bitmap)
+{
+	if (idx < 0 || idx >= GMEM_MAX_REGIONS || !len || !vmx_vm_can_log_dirty(vm))
+		return -1;
+	unsigned st = atomic_load(&vm->slot_log[idx].state);
+	uint64_t size = atomic_load(&vm->slot_log[idx].size);
+	if (!(st & VMX_SLOT_LOGGING) || off >= size || len > size - off)
+		return -1;
+	size_t words = (size_t)((size >> 12) + 63) / 64;
+	uint64_t *all = malloc(words * sizeof(*all));
+	if (!all)
+		return -1;
+	/* A remap between the size read and this call makes the engine refuse
+	 * (the bitmap would not fit) or reports the new mapping; either way
+	 * ALL_DIRTY, set before the remap, is still there to read after it. */
+	if (vm->engine->vm_get_dirty(vm->evm, (unsigned)idx, all, words) != 0) {
+		free(all);
+		return -1;
+	}
+	st = atomic_fetch_and(&vm->slot_log[idx].state, ~VMX_SLOT_ALL_DIRTY);
+	uint64_t first = off >> 12, last = (off + len - 1) >> 12;
+	memset(bitmap, 0, (size_t)((last - first) / 64 + 1) * sizeof(*bitmap));
+	for (uint64_t p = first; p <= last; p++) {
+		bool d = (st & VMX_SLOT_ALL_DIRTY) || ((all[p / 64] >> (p % 64)) & 1);
+		if (d)
+			bitmap[(p - first) / 64] |= 1ull << ((p - first) % 64);
+	}
+	free(all);
 	return 0;
 }
 

@@ -66,6 +66,12 @@ struct vmx_vm {
 	uint8_t *bios_low;       /* NULL for a direct kernel boot */
 	int pam_slot;            /* first of VMX_PAM_SEGMENTS gmem slots */
 	uint8_t pam[7];          /* i440FX PAM0-PAM6 as last applied */
+	/* Run-time slots mapped with GMEM_LOG_DIRTY (vmx_vm_mem_dirty): read by
+	 * the harvesting thread while the vCPU thread remaps them. */
+	struct {
+		atomic_uint state;       /* VMX_SLOT_LOGGING | VMX_SLOT_ALL_DIRTY */
+		_Atomic uint64_t size;
+	} slot_log[GMEM_MAX_REGIONS];
 	char trace_path[4096];
 	struct vmx_timer *stats_timer;
 	int signal_fd;
@@ -127,6 +133,16 @@ void vmx_vm_set_pam(struct vmx_vm *vm, const uint8_t pam[7]);
  */
 int vmx_vm_set_mem_slot(struct vmx_vm *vm, int idx, uint64_t gpa, uint64_t size, uint8_t *hva,
                         uint32_t flags, const char *name);
+/* Does the engine log guest writes for slots mapped with GMEM_LOG_DIRTY? */
+bool vmx_vm_can_log_dirty(const struct vmx_vm *vm);
+/*
+ * The pages of [off, off+len) in slot idx (offsets into the slot) the guest
+ * wrote since the last call: bit i of bitmap (64-bit words) is the page
+ * holding off rounded down to 4 KiB plus i pages.  After a remap every page
+ * counts as written once.  Any thread; one harvester per slot.  -1 when the
+ * slot is not mapped with logging (the caller must assume everything).
+ */
+int vmx_vm_mem_dirty(struct vmx_vm *vm, int idx, uint64_t off, uint64_t len, uint64_t *bitmap);
 
 /* Kick every vCPU (or one) out of vmm_vcpu_run. */
 void vmx_vm_kick(struct vmx_vm *vm, int vcpu_id);

@@ -50,10 +50,13 @@ static void bth_pio(void *o, unsigned vcpu_id, uint16_t port, unsigned size, boo
 	} else if (port == BTH_PORT_EXC) {
 		h->exc_vector = data[0];
 		vmm_engine_bt.vcpu_kick(h->vcpu);
-	} else if (h->nport_log < 16) {
+	} else {
 		uint64_t v = 0;
 		memcpy(&v, data, size > 8 ? 8 : size);
-		h->port_log[h->nport_log++] = ((uint64_t)port << 48) | v;
+		if (h->nport_log < 16)
+			h->port_log[h->nport_log++] = ((uint64_t)port << 48) | v;
+		if (h->on_out)
+			h->on_out(h, port, v);
 	}
 }
 

@@ -56,6 +56,8 @@ struct bthost {
 	uint64_t port_log[16];              /* other OUTs, for tests */
 	unsigned nport_log;
 	bool quiet;                         /* no messages on unfinished runs (fuzzing) */
+	/* Optional: called on the vCPU thread for OUTs to other ports, mid-run. */
+	void (*on_out)(struct bthost *h, uint16_t port, uint64_t value);
 	struct vmm_sregs sregs;             /* the mode bthost_run starts in */
 };
 

@@ -31,6 +31,7 @@
 #ifndef VIREO_BT_H
 #define VIREO_BT_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -261,6 +262,12 @@ struct bt_region {
 	uint32_t flags;              /* VMM_MEM_READONLY */
 };
 
+/* Dirty logging of one VMM_MEM_LOG_DIRTY region (bt_dirty.c), under dlog_lock. */
+struct bt_dirty {
+	uint64_t *dirty, *pending, *again;   /* one bit per page; one allocation */
+	uint64_t words;                      /* 0: the region is not logged */
+};
+
 struct bt_vm {
 	struct vmm_vm_config cfg;
 	struct bt_region regions[BT_MAX_REGIONS];
@@ -272,6 +279,10 @@ struct bt_vm {
 	uint64_t code_bitmap_pages;
 	uint64_t boot_ns;            /* host monotonic time at VM creation */
 	void *trace;                 /* FILE * for the execution trace, or NULL */
+	pthread_mutex_t dlog_lock;   /* dlog; leaf lock */
+	struct bt_dirty dlog[BT_MAX_REGIONS];
+	atomic_bool dlog_active;     /* some region is logged */
+	atomic_bool dlog_rearm;      /* pages wait for the vCPU to watch them again */
 };
 
 /* ---- the dispatch table (bt_exec.c) ---- */
@@ -369,6 +380,13 @@ struct bt_tc_stats {
 	uint64_t blocks, insns, flushes, invalidated;
 };
 const struct bt_tc_stats *bt_tc_stats(const struct bt_tc *tc);
+/* Dirty logging (bt_dirty.c). */
+void bt_dirty_note(struct bt_vm *vm, uint64_t gpa_page);   /* a watched page was written */
+void bt_dirty_unwatched(struct bt_vm *vm);                  /* the code bitmap was cleared */
+int bt_dirty_set_region(struct bt_vm *vm, unsigned slot, bool log);
+void bt_dirty_rearm(struct bt_cpu *cpu);                    /* vCPU thread, between runs */
+int bt_dirty_get(struct bt_vm *vm, unsigned slot, uint64_t *bitmap, size_t words);
+void bt_dirty_free(struct bt_vm *vm);
 static inline bool bt_page_is_code(const struct bt_vm *vm, uint64_t gpa)
 {
 	uint64_t pfn = gpa >> 12;

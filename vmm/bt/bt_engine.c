@@ -92,6 +92,7 @@ static struct vmm_vm *bt_vm_create(const struct vmm_vm_config *cfg, char *err, s
 	if (!vm->cfg.apic_bus_hz)
 		vm->cfg.apic_bus_hz = VMM_APIC_BUS_HZ_HV;
 	vm->boot_ns = bt_now_ns();
+	pthread_mutex_init(&vm->dlog_lock, NULL);
 	vm->tc = bt_tc_new(vm);
 	if (!vm->tc) {
 		free(vm);
@@ -116,6 +117,7 @@ static void bt_vm_destroy(struct vmm_vm *v)
 	if (vm->trace)
 		fclose(vm->trace);
 	free(vm->code_bitmap);
+	bt_dirty_free(vm);
 	free(vm);
 }
 
@@ -151,6 +153,10 @@ static int bt_vm_set_memory(struct vmm_vm *v, unsigned slot, const struct vmm_me
 		vm->code_bitmap = nb;
 		vm->code_bitmap_pages = pages;
 	}
+	if (bt_dirty_set_region(vm, slot, r->size && (r->flags & VMM_MEM_LOG_DIRTY)) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
 	/* A region that changed under translated code: start over. */
 	bt_tc_flush(vm);
 	/* TLB entries cache host pointers of the old mapping (PAM switches at run
@@ -175,6 +181,11 @@ static void bt_vm_mem_written(struct vmm_vm *v, uint64_t gpa, uint64_t len)
 		if (p + 4096 < p)
 			break;
 	}
+}
+
+static int bt_vm_get_dirty(struct vmm_vm *v, unsigned slot, uint64_t *bitmap, size_t words)
+{
+	return bt_dirty_get((struct bt_vm *)(void *)v, slot, bitmap, words);
 }
 
 static uint64_t bt_vm_tsc_hz(struct vmm_vm *v)
@@ -397,6 +408,8 @@ static int bt_vcpu_run(struct vmm_vcpu *v, struct vmm_exit *exit)
 			cpu->halted = false;
 		if (cpu->exit_requested)
 			break;
+		if (atomic_load_explicit(&cpu->vm->dlog_rearm, memory_order_relaxed))
+			bt_dirty_rearm(cpu);
 		if (cpu->halted) {
 			if (!(cpu->rflags & BT_IF) && !cpu->nmi_pending) {
 				exit->reason = VMM_EXIT_HLT;
@@ -687,4 +700,5 @@ const struct vmm_engine vmm_engine_bt = {
 	.vcpu_restore = bt_vcpu_restore,
 	.vm_stats = bt_vm_stats,
 	.vm_mem_written = bt_vm_mem_written,
+	.vm_get_dirty = bt_vm_get_dirty,
 };

@@ -476,8 +476,13 @@ static void lin_write_page(struct bt_cpu *cpu, uint64_t gpa, struct bt_tlb_entry
 {
 	if (t && t->hva) {
 		store_le(t->hva + (gpa & 0xfff), size, v);
-		if (bt_page_is_code(cpu->vm, gpa))
+		if (bt_page_is_code(cpu->vm, gpa)) {
 			bt_tc_invalidate_page(cpu->vm, gpa & ~0xfffull);
+			/* The page is plain RAM again: let this entry's inline fast
+			 * paths (which look at the flag only) store to it. */
+			if (!bt_page_is_code(cpu->vm, gpa))
+				t->perm &= ~BT_TLB_CODE;
+		}
 		return;
 	}
 	bt_phys_write(cpu, gpa, size, v);

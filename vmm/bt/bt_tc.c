@@ -200,6 +200,7 @@ void bt_tc_flush(struct bt_vm *vm)
 	bt_kill_all_locked(tc);
 	tc->flush_req = true;
 	memset(vm->code_bitmap, 0, (vm->code_bitmap_pages + 7) / 8);
+	bt_dirty_unwatched(vm);
 	bt_tc_unlock(tc, locked);
 }
 
@@ -241,6 +242,7 @@ void bt_tc_invalidate_page(struct bt_vm *vm, uint64_t gpa_page)
 	uint64_t page = gpa_page & ~0xfffull;
 	uint64_t pfn = page >> BT_PAGE_BITS;
 
+	bt_dirty_note(vm, page);
 	if (!tc)
 		return;
 	bool locked = bt_tc_lock(tc);
@@ -539,6 +541,7 @@ static struct bt_block *bt_tc_lookup(struct bt_cpu *cpu, struct bt_block *prev, 
 			if (!b) {
 				bt_kill_all_locked(tc);
 				memset(tc->vm->code_bitmap, 0, (tc->vm->code_bitmap_pages + 7) / 8);
+				bt_dirty_unwatched(tc->vm);
 				bt_flush_now_locked(tc);
 				prev = NULL;
 				b = bt_install_locked(tc, gpa, lin, mode, bits, insns, n, gpa2, lin2);

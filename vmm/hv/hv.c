@@ -92,6 +92,7 @@ static struct vmm_vm *hv_vm_create(const struct vmm_vm_config *cfg, char *err, s
 	}
 	vm->vm_fd = -1;
 	pthread_mutex_init(&vm->route_lock, NULL);
+	pthread_mutex_init(&vm->slot_lock, NULL);
 	vm->ncpus = cfg->ncpus ? cfg->ncpus : 1;
 	vm->host = cfg->host;
 	vm->host_opaque = cfg->host_opaque;
@@ -161,6 +162,7 @@ fail:
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	pthread_mutex_destroy(&vm->route_lock);
+	pthread_mutex_destroy(&vm->slot_lock);
 	free(vm);
 	return NULL;
 }
@@ -173,6 +175,7 @@ static void hv_vm_destroy(struct vmm_vm *v)
 	close(vm->vm_fd);
 	close(vm->kvm_fd);
 	pthread_mutex_destroy(&vm->route_lock);
+	pthread_mutex_destroy(&vm->slot_lock);
 	free(vm);
 }
 
@@ -186,17 +189,54 @@ static int hv_vm_set_memory(struct vmm_vm *v, unsigned slot, const struct vmm_me
 	}
 	struct kvm_userspace_memory_region m = {
 		.slot = slot,
-		.flags = (r->flags & VMM_MEM_READONLY) ? KVM_MEM_READONLY : 0,
+		.flags = ((r->flags & VMM_MEM_READONLY) ? KVM_MEM_READONLY : 0) |
+		         ((r->flags & VMM_MEM_LOG_DIRTY) ? KVM_MEM_LOG_DIRTY_PAGES : 0),
 		.guest_phys_addr = r->gpa,
 		.memory_size = r->size,
 		.userspace_addr = (uintptr_t)r->hva,
 	};
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0) {
+	pthread_mutex_lock(&vm->slot_lock);
+	int rc = ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m);
+	int e = errno;
+	if (rc == 0) {
+		vm->slots[slot].size = r->size;
+		vm->slots[slot].flags = r->flags;
+	} else if (!r->size) {
+		/* Deleting a slot KVM never had: nothing is mapped there now. */
+		vm->slots[slot].size = 0;
+	}
+	pthread_mutex_unlock(&vm->slot_lock);
+	if (rc < 0) {
 		vlog_error("hv: memory slot %u at 0x%" PRIx64 " (+0x%" PRIx64 "): %s",
-		           slot, r->gpa, r->size, strerror(errno));
+		           slot, r->gpa, r->size, strerror(e));
+		errno = e;
 		return -1;
 	}
 	return 0;
+}
+
+static int hv_vm_get_dirty(struct vmm_vm *v, unsigned slot, uint64_t *bitmap, size_t words)
+{
+	struct hv_vm *vm = hv_vm_of(v);
+	int rc = -1;
+
+	if (slot >= HV_MAX_SLOTS) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&vm->slot_lock);
+	uint64_t pages = vm->slots[slot].size >> 12;
+	if (!pages || !(vm->slots[slot].flags & VMM_MEM_LOG_DIRTY) || words < (pages + 63) / 64) {
+		errno = EINVAL;
+	} else {
+		/* KVM fills (pages + 63) / 64 words and write-protects what it
+		 * reports before returning, flushing the vCPUs' TLBs. */
+		struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = bitmap };
+		memset(bitmap, 0, words * sizeof(*bitmap));
+		rc = ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d);
+	}
+	pthread_mutex_unlock(&vm->slot_lock);
+	return rc < 0 ? -1 : 0;
 }
 
 /* Rebuild the MSI routes on the IOAPIC GSIs from the level vectors seen. */
@@ -715,4 +755,5 @@ const struct vmm_engine vmm_engine_hv = {
 	.vcpu_save = hv_vcpu_save,
 	.vcpu_restore = hv_vcpu_restore,
 	.vm_stats = hv_vm_stats,
+	.vm_get_dirty = hv_vm_get_dirty,
 };

@@ -44,6 +44,11 @@ struct hv_vm {
 	 * reserved IOAPIC GSIs (split irqchip), so we mirror them there.
 	 */
 	pthread_mutex_t route_lock;
+	/* Memory slots as KVM has them: KVM_GET_DIRTY_LOG writes a bitmap the
+	 * size of the slot's current mapping, so a remap must not run between
+	 * reading the size and the ioctl. */
+	pthread_mutex_t slot_lock;
+	struct { uint64_t size; uint32_t flags; } slots[HV_MAX_SLOTS];
 	struct { uint64_t addr; uint32_t data; bool used; } routes[HV_IOAPIC_PINS];
 	unsigned route_next;
 

@@ -48,6 +48,10 @@
 #pragma weak vga_create
 #pragma weak vga_set_active
 #pragma weak vga_destroy
+#pragma weak vga_set_dirty_source
+#pragma weak vga_host_writes
+
+static int svga_vram_dirty(void *opaque, const uint8_t *base, size_t len, uint64_t *bitmap);
 
 #define SVGA_TICK_NS (16ull * 1000 * 1000)
 #define SVGA_SYNC_BUDGET 512
@@ -168,6 +172,8 @@ void svga_update_scanout(struct svga *s)
 				so.format = s->bpp == 8 ? MKS_FMT_PAL8 :
 				            s->bpp == 16 ? MKS_FMT_RGB565 : MKS_FMT_XRGB8888;
 				so.poll = !s->config_done;
+				so.dirty = svga_vram_dirty;
+				so.dirty_opaque = s;
 				for (unsigned i = 0; i < 256; i++)
 					so.palette[i] = (uint32_t)s->palette[3 * i] << 16 |
 					                (uint32_t)s->palette[3 * i + 1] << 8 |
@@ -500,6 +506,34 @@ static void svga_vram_write(void *opaque, uint64_t off, unsigned size, uint64_t 
 {
 	struct svga *s = opaque;
 	svga_mem_wr(s->vram, s->vram_size, off, size, val);
+	svga_vram_host_write(s);
+}
+
+void svga_vram_host_write(struct svga *s)
+{
+	atomic_fetch_add_explicit(&s->vram_host_writes, 1, memory_order_release);
+}
+
+/*
+ * The scanout's dirty source (struct mks_scanout.dirty), on the MKS thread:
+ * the engine's log of BAR1, unless the device or the VGA stored into VRAM
+ * since the last call.  The log is read first, so a store counted after
+ * the count is read shows in the next call.
+ */
+static int svga_vram_dirty(void *opaque, const uint8_t *base, size_t len, uint64_t *bitmap)
+{
+	struct svga *s = opaque;
+
+	if (base < s->vram || len > s->vram_size || (size_t)(base - s->vram) > s->vram_size - len)
+		return -1;
+	int rc = pci_bar_dirty(&s->pci, 1, (uint64_t)(base - s->vram), len, bitmap);
+	unsigned hw = atomic_load_explicit(&s->vram_host_writes, memory_order_acquire) +
+	              (vga_host_writes ? vga_host_writes(s->vga) : 0);
+	if (hw != s->vram_host_seen) {
+		s->vram_host_seen = hw;
+		return -1;
+	}
+	return rc;
 }
 
 static uint64_t svga_fifo_read(void *opaque, uint64_t off, unsigned size)
@@ -672,7 +706,7 @@ static int svga_init(struct vdev *dev, char *err, size_t errlen)
 		.bars = {
 			[0] = { .size = 16, .flags = PCI_BAR_IO, .ops = &svga_io_ops, .opaque = s },
 			[1] = { .size = bar1, .flags = PCI_BAR_PREFETCH, .ops = &svga_vram_ops,
-			        .opaque = s, .ram = s->vram },
+			        .opaque = s, .ram = s->vram, .log_dirty = true },
 			[2] = { .size = s->fifo_size, .ops = &svga_fifo_ops, .opaque = s,
 			        .ram = s->fifo },
 		},
@@ -685,6 +719,8 @@ static int svga_init(struct vdev *dev, char *err, size_t errlen)
 			svga_free(s);
 			return -1;
 		}
+		if (vga_set_dirty_source)
+			vga_set_dirty_source(s->vga, svga_vram_dirty, s);
 	}
 	if (pci_register(vm, &s->pci, SVGA_PCI_SLOT, 0, err, errlen) != 0) {
 		svga_free(s);

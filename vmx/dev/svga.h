@@ -11,6 +11,7 @@
 #ifndef VIREO_SVGA_H
 #define VIREO_SVGA_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -202,6 +203,12 @@ struct svga {
 	bool scanout_disabled;
 	struct vmx_timer *timer;
 	bool timer_armed;
+
+	/* Poll scanouts compare only the VRAM pages the engine logged as
+	 * written; stores the device makes itself (FIFO commands, the MMIO
+	 * path) are counted here instead, and make the MKS compare everything. */
+	atomic_uint vram_host_writes;
+	unsigned vram_host_seen;     /* MKS thread only (svga_vram_dirty) */
 };
 
 /* ---- svga.c ---- */
@@ -213,6 +220,8 @@ void svga_raise_irq(struct svga *s, uint32_t flags);
 void svga_update_scanout(struct svga *s);
 /* The MKS, or NULL while there is none (lock held). */
 struct mks *svga_mks(struct svga *s);
+/* A store by the device into VRAM (any thread): see vram_host_writes. */
+void svga_vram_host_write(struct svga *s);
 /* Legacy GFB pitch in bytes. */
 uint32_t svga_gfb_pitch(const struct svga *s);
 

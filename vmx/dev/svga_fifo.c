@@ -889,8 +889,11 @@ bool svga_fifo_process(struct svga *s, unsigned budget)
 		budget--;
 		cleared = false;
 	}
-	if (progress)
+	if (progress) {
+		/* Commands may have drawn into VRAM (blits, GMR copies). */
+		svga_vram_host_write(s);
 		svga_raise_irq(s, SVGA_IRQFLAG_FIFO_PROGRESS);
+	}
 	return drained;
 }
 

@@ -29,6 +29,17 @@
 #include "../vm.h"
 #include "vga_priv.h"
 
+/* A host-side store into VRAM (lock held): the render timer redraws, and
+ * the MKS, which may be comparing only the pages the engine saw written,
+ * compares everything once. */
+static void vga_vram_written(struct vga *v)
+{
+	v->vram_gen++;
+	atomic_store_explicit(&v->host_writes,
+	                      atomic_load_explicit(&v->host_writes, memory_order_relaxed) + 1,
+	                      memory_order_release);
+}
+
 #define VGA_PORT_BASE  0x3B0
 #define VGA_PORT_LEN   0x30
 #define VGA_MEM_BASE   0xA0000ull
@@ -114,7 +125,7 @@ static void vga_mem_writeb(struct vga *v, uint32_t off, uint8_t val)
 		unsigned plane = addr & 3;
 		if ((v->sr[2] & (1u << plane)) && addr < v->vram_size) {
 			v->vram[addr] = val;
-			v->vram_gen++;
+			vga_vram_written(v);
 			if (plane == 2)
 				v->font_gen++;
 		}
@@ -126,7 +137,7 @@ static void vga_mem_writeb(struct vga *v, uint32_t off, uint8_t val)
 		uint64_t b = ((uint64_t)(addr & ~1u) << 1) | plane;
 		if ((v->sr[2] & (1u << plane)) && b < v->vram_size) {
 			v->vram[b] = val;
-			v->vram_gen++;
+			vga_vram_written(v);
 			if (plane == 2)
 				v->font_gen++;
 		}
@@ -184,7 +195,7 @@ store:;
 	memcpy(&cur, v->vram + (size_t)addr * 4, 4);
 	cur = (cur & ~wmask) | (data & wmask);
 	memcpy(v->vram + (size_t)addr * 4, &cur, 4);
-	v->vram_gen++;
+	vga_vram_written(v);
 	if (wmask & 0x00ff0000u)
 		v->font_gen++;
 }
@@ -556,7 +567,7 @@ static void vbe_write_data(struct vga *v, uint16_t val)
 				memset(v->vram, 0, n < v->vram_size ? (size_t)n : v->vram_size);
 			}
 			vbe_set_vga_compat(v);
-			v->vram_gen++;
+			vga_vram_written(v);
 		} else {
 			v->vbe[VBE_IDX_ENABLE] = val;
 			if (!(val & VBE_ENABLED)) {
@@ -686,6 +697,24 @@ struct vga *vga_create(struct vmx_vm *vm, uint8_t *vram, size_t vram_size,
 fail:
 	vga_destroy(v);
 	return NULL;
+}
+
+unsigned vga_host_writes(struct vga *v)
+{
+	return v ? atomic_load_explicit(&v->host_writes, memory_order_acquire) : 0;
+}
+
+void vga_set_dirty_source(struct vga *v, int (*fn)(void *opaque, const uint8_t *base, size_t len,
+                                                  uint64_t *bitmap),
+                          void *opaque)
+{
+	if (!v)
+		return;
+	vmx_mutex_lock(&v->lock);
+	v->dirty = fn;
+	v->dirty_opaque = opaque;
+	v->so_set = false;   /* give the MKS the scanout again, with the source */
+	vmx_mutex_unlock(&v->lock);
 }
 
 void vga_set_active(struct vga *v, bool active)

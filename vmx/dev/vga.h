@@ -37,6 +37,16 @@ void vga_destroy(struct vga *v);
  * (the timer does this ~30 times a second).  Any thread; tests use it.
  */
 void vga_refresh(struct vga *v);
+/*
+ * VBE linear scanouts point into VRAM, which the owner may have the engine
+ * log writes to: fn then tells the MKS which pages changed (see struct
+ * mks_scanout).  Stores the VGA itself makes into VRAM (the 0xA0000 window,
+ * mode-set clears) are not in that log; vga_host_writes() counts them.
+ */
+void vga_set_dirty_source(struct vga *v, int (*fn)(void *opaque, const uint8_t *base, size_t len,
+                                                  uint64_t *bitmap),
+                          void *opaque);
+unsigned vga_host_writes(struct vga *v);
 /* Is a VBE (dispi) mode enabled?  The SVGA device reports it in its registers. */
 bool vga_vbe_enabled(struct vga *v);
 

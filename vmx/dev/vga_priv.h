@@ -6,6 +6,7 @@
 #ifndef VIREO_VGA_PRIV_H
 #define VIREO_VGA_PRIV_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,11 @@ struct vga {
 
 	/* ---- change tracking (under lock) ---- */
 	uint64_t vram_gen;               /* any VRAM write through the window */
+	/* The same count for the MKS thread, which reads it without the lock:
+	 * the engine's dirty log does not see these host-side stores. */
+	atomic_uint host_writes;
+	int (*dirty)(void *opaque, const uint8_t *base, size_t len, uint64_t *bitmap);
+	void *dirty_opaque;
 	uint64_t font_gen;               /* writes to plane 2 */
 	uint64_t pal_gen;                /* DAC or attribute palette */
 	uint32_t frame;                  /* timer ticks: blink phases */

@@ -162,7 +162,8 @@ static void vga_decode(const struct vga *v, struct vga_mode *m)
 static bool vga_so_same(const struct mks_scanout *a, const struct mks_scanout *b)
 {
 	if (a->base != b->base || a->width != b->width || a->height != b->height ||
-	    a->stride != b->stride || a->format != b->format || a->poll != b->poll)
+	    a->stride != b->stride || a->format != b->format || a->poll != b->poll ||
+	    a->dirty != b->dirty || a->dirty_opaque != b->dirty_opaque)
 		return false;
 	return a->format != MKS_FMT_PAL8 || memcmp(a->palette, b->palette, sizeof(a->palette)) == 0;
 }
@@ -436,6 +437,8 @@ void vga_render_refresh(struct vga *v)
 		so.stride = m.stride;
 		so.format = m.format;
 		so.poll = true;
+		so.dirty = v->dirty;
+		so.dirty_opaque = v->dirty_opaque;
 		if (m.format == MKS_FMT_PAL8)
 			for (unsigned i = 0; i < 256; i++)
 				so.palette[i] = vga_dac_rgb(v, i);

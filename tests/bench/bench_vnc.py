@@ -14,10 +14,13 @@ answered 'K').  It takes the framebuffer from BAR1 of a VMware SVGA II at
          (bios-256k.bin) booting the image from an AHCI disk (a
          monolithicFlat VMDK descriptor over the same raw file), SVGA II
          with its VGA/VBE side; the MKS finds the changes itself (VBE mode
-         has no damage reports), as QEMU does with dirty tracking.  COM1 on
+         has no damage reports): on hv, like QEMU with KVM, it compares
+         only the pages KVM's dirty log reports; on bt it compares the
+         whole screen each refresh.  COM1 on
          vireo-vmx's stdin/stdout (Ctrl-A bytes doubled: the console escape).
-  QEMU guest: qemu-system-x86_64 -accel tcg -vga std, the same image as
-         its IDE disk, COM1 on a Unix socket.
+  QEMU guest: qemu-system-x86_64 -accel tcg -vga std (-accel kvm with
+         --engine hv), the same image as its IDE disk, COM1 on a Unix
+         socket.
   Vireo device (extra rows, --servers): tests/vnc/vnc-testserver, the MKS +
          mks_vnc.c with a 1920x1080 buffer standing in for SVGA VRAM; "fill"
          writes the pixels and reports the damage, as SVGA's UPDATE does.
@@ -238,6 +241,7 @@ class QemuServer(SerialGuest):
     name = 'QEMU guest'
     long_name = 'QEMU 7.2 (TCG, -vga std, its VNC server)'
     kind = b'q'
+    accel = 'tcg'      # kvm against Vireo's hv engine (--engine hv)
 
     def __init__(self, img, work):
         self.rx = b''
@@ -245,7 +249,7 @@ class QemuServer(SerialGuest):
         ser = os.path.join(work, 'com1.sock')
         self.t0 = time.monotonic()
         self.p = subprocess.Popen(
-            ['qemu-system-x86_64', '-accel', 'tcg', '-m', '64', '-vga', 'std', '-display', 'none',
+            ['qemu-system-x86_64', '-accel', self.accel, '-m', '64', '-vga', 'std', '-display', 'none',
              '-vnc', f'127.0.0.1:{self.port - 5900}', '-drive', f'file={img},format=raw,if=ide,snapshot=on',
              '-chardev', f'socket,id=com1,path={ser},server=on,wait=on', '-serial', 'chardev:com1',
              '-name', 'benchvnc,debug-threads=on', '-nodefaults', '-no-user-config'],
@@ -460,6 +464,11 @@ def main():
     a = ap.parse_args()
     VireoGuestServer.engine = a.engine
     VireoGuestServer.long_name += f', engine {a.engine}'
+    if a.engine == 'hv':
+        # hardware against hardware: both keep the frame buffer as guest RAM
+        # with the kernel's dirty log telling the display what changed
+        QemuServer.accel = 'kvm'
+        QemuServer.long_name = QemuServer.long_name.replace('TCG', 'KVM')
     names = [s for s in a.servers.split(',') if s]
     for s in names:
         assert s in SERVERS, f'unknown server {s!r} (vireo, qemu, device)'

@@ -106,6 +106,19 @@ class VM:
         except OSError:
             return '(no vmware.log)'
 
+    def screenshot(self, path):
+        """Have the MKS write its screen to path (mks.screenshotOnSignal = path
+        in the config) and wait for the file: it appears whole (the MKS
+        writes a temporary name and renames it)."""
+        if os.path.exists(path):
+            os.unlink(path)
+        self.proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 30 * TIMEOUT_SCALE
+        while not os.path.exists(path):
+            assert time.monotonic() < deadline, 'no screenshot from mks.screenshotOnSignal'
+            time.sleep(0.2)
+        return path
+
     def kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()

@@ -18,7 +18,6 @@ rectangles it is sent over COM1 with rep stosl into the linear frame buffer
 usage: test_lfb_guest.py ENGINE     (exit 77: skip)"""
 import os
 import random
-import signal
 import struct
 import subprocess
 import sys
@@ -115,15 +114,7 @@ def main():
                 fails.append(bar)
         def screenshot():
             time.sleep(1)   # the MKS finds dispi-mode changes on its refresh tick
-            if os.path.exists(shot):
-                os.unlink(shot)
-            vm.proc.send_signal(signal.SIGUSR2)
-            end = time.monotonic() + 30 * vmconsole.TIMEOUT_SCALE
-            while not os.path.exists(shot):
-                assert time.monotonic() < end, 'no screenshot from mks.screenshotOnSignal'
-                time.sleep(0.2)
-            time.sleep(0.3)
-            return vp.read_png(shot)
+            return vp.read_png(vm.screenshot(shot))
 
         w, h, rows = screenshot()
         if (w, h) != (W, H):

@@ -9,7 +9,6 @@ usage: test_svga_guest.py ENGINE DRMTEST_BINARY
 """
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -67,17 +66,6 @@ def read_png(path):
 def px(rows, x, y):
     r = rows[y]
     return r[3 * x] << 16 | r[3 * x + 1] << 8 | r[3 * x + 2]
-
-
-def screenshot(vm, path):
-    if os.path.exists(path):
-        os.unlink(path)
-    vm.proc.send_signal(signal.SIGUSR2)
-    deadline = time.monotonic() + 30 * vmconsole.TIMEOUT_SCALE
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, 'no screenshot from mks.screenshotOnSignal'
-        time.sleep(0.2)
-    return read_png(path)
 
 
 def mismatches(rows, x0, y0, w, h, step):
@@ -155,7 +143,7 @@ def main():
         vm.send('vireo-drmtest modeset 1920 1080 60 &')
         vm.expect('VIREO-MODESET-OK 1920 1080', 300)
         time.sleep(3)
-        w, h, rows = screenshot(vm, shot)
+        w, h, rows = read_png(vm.screenshot(shot))
         assert (w, h) == (1920, 1080), f'MKS shows {w}x{h} after the 1920x1080 mode set'
         bad = mismatches(rows, 0, 0, 1920, 1080, 37)
         assert not bad, f'{len(bad)} pattern mismatches after modeset, first {bad[:5]}'
@@ -169,7 +157,7 @@ def main():
         deadline = time.monotonic() + 60 * vmconsole.TIMEOUT_SCALE
         while True:
             time.sleep(2)
-            w, h, rows = screenshot(vm, shot)
+            w, h, rows = read_png(vm.screenshot(shot))
             bad = mismatches(rows, 600, 300, 200, 100, 7) if (w, h) == (fw, fh) else ['size']
             if not bad or time.monotonic() > deadline:
                 break

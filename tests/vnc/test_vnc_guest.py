@@ -16,7 +16,6 @@ usage: test_vnc_guest.py ENGINE VNCTEST_BINARY
 Exit 0 when all passed; 77 (skip) when a peer program is missing."""
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -61,18 +60,6 @@ def compare(rows, ox, oy, tol, centres_only):
             if vp.px_diff(got, want) > tol:
                 bad.append((x, y, hex(got), hex(want)))
     return bad
-
-
-def screenshot(vm, path):
-    if os.path.exists(path):
-        os.unlink(path)
-    vm.proc.send_signal(signal.SIGUSR2)
-    deadline = time.monotonic() + 30 * vmconsole.TIMEOUT_SCALE
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, 'no screenshot from mks.screenshotOnSignal'
-        time.sleep(0.2)
-    time.sleep(0.3)
-    return vp.read_png(path)
 
 
 def wait_guest_file(vm, path, want, timeout):
@@ -143,7 +130,7 @@ def test_picture(vm, xv, shot, port):
         return
     fw, fh = map(int, out.split('VIREO-FB-OK')[1].split()[:2])
     time.sleep(2)
-    w, h, rows = screenshot(vm, shot)
+    w, h, rows = vp.read_png(vm.screenshot(shot))
     bad = compare(rows, PAT_X, PAT_Y, 0, False) if (w, h) == (fw, fh) else ['size %dx%d' % (w, h)]
     check(not bad, f'picture: MKS shadow shows the pattern ({len(bad)} mismatches, first {bad[:3]})')
 
@@ -183,7 +170,7 @@ def test_picture(vm, xv, shot, port):
         if at:
             # The whole screen as noVNC shows it equals the MKS screenshot.
             cx, cy = at[0] - PAT_X, at[1] - PAT_Y
-            _, _, shadow = screenshot(vm, shot)
+            _, _, shadow = vp.read_png(vm.screenshot(shot))
             diff = sum(1 for y in range(0, fh, 5) for x in range(0, fw, 5)
                        if 0 <= cy + y < h2 and 0 <= cx + x < w2 and page[cy + y][cx + x] != shadow[y][x])
             check(diff == 0, f'picture: noVNC page equals the MKS screenshot ({diff} sampled pixels differ)')
